@@ -1,0 +1,72 @@
+// mnist-eval: evaluates a run's model on the test split from the run folder alone (config.json and
+// model.pt), printing accuracy, loss, per-class precision/recall/F1 and the confusion matrix, or with
+// --json the metrics as one JSON line (the keys of metrics.json).
+
+#include <cstdio>
+#include <filesystem>
+
+#include "app.h"
+#include "mnist/config/config.h"
+#include "mnist/core/error.h"
+#include "mnist/core/runtime.h"
+#include "mnist/eval/metrics.h"
+#include "mnist/io/run_folder.h"
+#include "mnist/models/factory.h"
+
+namespace {
+
+void print_report(const nlohmann::json& m) {
+  std::printf("test accuracy %.2f%%  test loss %.4f  (%lld images)\n\n", 100.0 * m["test_accuracy"].get<double>(),
+              m["test_loss"].get<double>(), m["num_samples"].get<long long>());
+  std::printf("%-14s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+  for (const auto& c : m["per_class"]) {
+    std::printf("%-14s %9.4f %9.4f %9.4f %8lld\n", c["name"].get<std::string>().c_str(), c["precision"].get<double>(),
+                c["recall"].get<double>(), c["f1"].get<double>(), c["support"].get<long long>());
+  }
+  std::printf("%-14s %9.4f %9.4f %9.4f\n\n", "macro avg", m["macro_precision"].get<double>(),
+              m["macro_recall"].get<double>(), m["macro_f1"].get<double>());
+  std::printf("confusion matrix (rows = true class, columns = predicted)\n      ");
+  for (size_t j = 0; j < m["confusion_matrix"].size(); ++j) std::printf("%6zu", j);
+  std::printf("\n");
+  size_t i = 0;
+  for (const auto& row : m["confusion_matrix"]) {
+    std::printf("%6zu", i++);
+    for (const auto& v : row) std::printf("%6lld", v.get<long long>());
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Evaluate a run's model on the test split."};
+  std::string run_dir;
+  std::vector<std::string> overrides;
+  bool json = false;
+  cli.add_option("--run", run_dir, "run folder written by mnist-train")->required();
+  cli.add_option("--set", overrides, "override a key of the run's config, e.g. --set data.dir=other (repeatable)")
+      ->allow_extra_args(false);
+  cli.add_flag("--json", json, "print the metrics as one JSON line");
+
+  return mnist::app::run(cli, argc, argv, [&] {
+    using namespace mnist;
+    if (!std::filesystem::is_directory(run_dir)) throw UsageError(run_dir + ": no such run folder");
+    const RunFolder run = RunFolder::open(run_dir);
+    const Config config = load_run_config(run_dir, overrides);
+    configure_runtime(static_cast<int>(config.threads));
+    const auto device = resolve_device(config.device);
+    const DatasetInfo& info = dataset_info(config.data.dataset);
+    const Dataset test = load_test_split(config.data);
+    const Classifier model = load_model(config.model, info, run.file(run_files::kModel));
+    model->to(device);
+    const EvalResult result =
+        evaluate(*model, test, config.model.output, info.num_classes(), device, config.train.eval_batch_size);
+    const auto metrics = metrics_json(result, info);
+    if (json) {
+      std::printf("%s\n", metrics.dump().c_str());
+    } else {
+      print_report(metrics);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,64 @@
+#pragma once
+// The data set in memory: uint8 images and int64 labels as whole tensors (MNIST's 70k images are 55 MB),
+// the seeded train/validation split, the per-epoch shuffle, and the one function that turns pixels into
+// model input. Data flows one way: IDX files -> these tensors -> batches -> model.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "mnist/config/config.h"
+
+namespace mnist {
+
+/// What a data set is: its name, image geometry and class names.
+struct DatasetInfo {
+  std::string name;                      // "mnist" | "fashion-mnist"
+  int64_t channels = 1;                  // 1 for both gray-scale sets
+  int64_t height = 28;
+  int64_t width = 28;
+  std::vector<std::string> class_names;  // index = label
+  int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+};
+
+/// The description of a data set named by config key data.dataset.
+const DatasetInfo& dataset_info(const std::string& name);
+
+/// Images and labels of one split.
+struct Dataset {
+  at::Tensor images;  // uint8 [N, H, W]
+  at::Tensor labels;  // int64 [N]
+  int64_t size() const;
+  /// The samples at `indices` (int64 [K]), copied.
+  Dataset subset(const at::Tensor& indices) const;
+};
+
+struct Splits {
+  DatasetInfo info;
+  Dataset train;  // the training file minus the validation images
+  Dataset val;    // data.val_size images drawn from the training file by `seed`; may be empty
+  Dataset test;   // the test file
+};
+
+/// The path of `name` (e.g. "train-images-idx3-ubyte") in `dir`, raw or with ".gz" (raw preferred);
+/// DataError naming both candidates when neither exists.
+std::string find_idx_file(const std::string& dir, const std::string& name);
+
+/// Loads all three splits of config.data; DataError naming the file at fault; UsageError naming
+/// data.val_size when it leaves no training images.
+Splits load_splits(const DataConfig& data, int64_t seed);
+
+/// Loads only the test split (evaluation).
+Dataset load_test_split(const DataConfig& data);
+
+/// A permutation of 0..n-1 (int64 [n]) that depends only on (seed, stream): the same on every platform
+/// and after a resume, so shuffling needs no saved RNG state.
+at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream);
+
+/// The only place pixels become model input: uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1] (Keras'
+/// x / 255), on the images' device. Training, evaluation and prediction all call this.
+at::Tensor to_model_input(const at::Tensor& images);
+
+}  // namespace mnist

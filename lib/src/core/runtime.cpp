@@ -1,0 +1,53 @@
+#include "mnist/core/runtime.h"
+
+#include <dlfcn.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "mnist/core/error.h"
+
+namespace mnist {
+
+void configure_runtime(int threads) {
+#ifdef __GLIBC__
+  // glibc returns blocks over 128 KiB to the kernel on every free by default; a training loop that
+  // allocates such blocks each step then page-faults millions of times. Keep them in the heap.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+  torch::set_num_threads(threads);
+  // OpenBLAS (behind LibTorch's CPU matmuls on Debian) starts its own threads whatever torch says; it is
+  // found at run time so that any BLAS, or none, works.
+  using SetThreads = void (*)(int);
+  if (auto* set_blas_threads = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas_threads(threads);
+  }
+  static bool interop_set = false;  // LibTorch allows setting inter-op threads once per process
+  if (!interop_set) {
+    interop_set = true;
+    try {
+      torch::set_num_interop_threads(1);
+    } catch (const c10::Error&) {
+      // already started by an earlier parallel call: keep LibTorch's choice
+    }
+  }
+}
+
+c10::Device resolve_device(const std::string& name, const std::string& key) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cuda") {
+    if (!cuda) throw UsageError(key + ": \"cuda\" asked for, but this LibTorch has no CUDA or no GPU is visible");
+    return c10::Device(c10::kCUDA, 0);
+  }
+  if (name == "auto") return cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  throw UsageError(key + ": unknown device \"" + name + "\" (auto, cpu or cuda)");
+}
+
+std::string torch_version() { return TORCH_VERSION; }
+
+}  // namespace mnist

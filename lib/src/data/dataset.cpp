@@ -1,0 +1,118 @@
+#include "mnist/data/dataset.h"
+
+#include <filesystem>
+#include <random>
+
+#include <torch/torch.h>
+
+#include "mnist/core/error.h"
+#include "mnist/data/idx.h"
+
+namespace mnist {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Stream ids for seeded_permutation: each use of randomness draws from its own stream.
+constexpr uint64_t kValidationSplitStream = 0x5eed'0001;
+
+const std::vector<DatasetInfo>& known_datasets() {
+  static const std::vector<DatasetInfo> kAll = {
+      {"mnist", 1, 28, 28, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+      {"fashion-mnist", 1, 28, 28,
+       {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+        "Ankle boot"}},
+  };
+  return kAll;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+Dataset load_pair(const DataConfig& data, const DatasetInfo& info, const std::string& prefix) {
+  Dataset d;
+  const auto images_path = find_idx_file(data.dir, prefix + "-images-idx3-ubyte");
+  const auto labels_path = find_idx_file(data.dir, prefix + "-labels-idx1-ubyte");
+  d.images = read_idx_images(images_path, info.height, info.width);
+  d.labels = read_idx_labels(labels_path, info.num_classes());
+  if (d.images.size(0) != d.labels.size(0)) {
+    throw DataError(labels_path + ": holds " + std::to_string(d.labels.size(0)) + " labels but " +
+                    images_path + " holds " + std::to_string(d.images.size(0)) + " images");
+  }
+  return d;
+}
+
+}  // namespace
+
+const DatasetInfo& dataset_info(const std::string& name) {
+  for (const auto& info : known_datasets()) {
+    if (info.name == name) return info;
+  }
+  throw UsageError("data.dataset: unknown data set \"" + name + "\"");
+}
+
+int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
+
+Dataset Dataset::subset(const at::Tensor& indices) const {
+  return {images.index_select(0, indices), labels.index_select(0, indices)};
+}
+
+std::string find_idx_file(const std::string& dir, const std::string& name) {
+  const auto raw = (fs::path(dir) / name).string();
+  const auto gz = raw + ".gz";
+  std::error_code ec;
+  if (fs::exists(raw, ec)) return raw;
+  if (fs::exists(gz, ec)) return gz;
+  throw DataError(raw + ": not found (nor " + name + ".gz); scripts/fetch_mnist.sh fetches MNIST");
+}
+
+Splits load_splits(const DataConfig& data, int64_t seed) {
+  Splits s;
+  s.info = dataset_info(data.dataset);
+  const Dataset full_train = load_pair(data, s.info, "train");
+  s.test = load_pair(data, s.info, "t10k");
+  const int64_t n = full_train.size();
+  if (data.val_size >= n) {
+    throw UsageError("data.val_size: " + std::to_string(data.val_size) + " leaves no training images (the " +
+                     "training file holds " + std::to_string(n) + ")");
+  }
+  // Sorted index lists keep file order inside each split; training order comes from the epoch shuffle.
+  const auto perm = seeded_permutation(n, static_cast<uint64_t>(seed), kValidationSplitStream);
+  s.val = full_train.subset(std::get<0>(perm.narrow(0, 0, data.val_size).sort()));
+  s.train = full_train.subset(std::get<0>(perm.narrow(0, data.val_size, n - data.val_size).sort()));
+  return s;
+}
+
+Dataset load_test_split(const DataConfig& data) {
+  return load_pair(data, dataset_info(data.dataset), "t10k");
+}
+
+at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
+  std::mt19937_64 rng(splitmix64(seed ^ splitmix64(stream)));
+  auto perm = torch::arange(n, torch::kInt64);
+  auto* p = perm.data_ptr<int64_t>();
+  // Fisher-Yates with rejection sampling: unbiased, and unlike std::uniform_int_distribution its
+  // output is specified, so a seed means the same order with every standard library.
+  for (int64_t i = n - 1; i > 0; --i) {
+    const uint64_t bound = static_cast<uint64_t>(i) + 1;
+    const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    uint64_t r;
+    do {
+      r = rng();
+    } while (r >= limit);
+    std::swap(p[i], p[static_cast<int64_t>(r % bound)]);
+  }
+  return perm;
+}
+
+at::Tensor to_model_input(const at::Tensor& images) {
+  TORCH_CHECK(images.dim() == 3 && images.scalar_type() == torch::kUInt8,
+              "to_model_input: expected uint8 [B, H, W], got ", images.sizes(), " ", images.scalar_type());
+  return images.unsqueeze(1).to(torch::kFloat32).div_(255.0f);
+}
+
+}  // namespace mnist

@@ -1,0 +1,118 @@
+#include "mnist/eval/metrics.h"
+
+#include <cstdio>
+
+#include <torch/torch.h>
+
+#include "mnist/train/loss.h"
+
+namespace mnist {
+
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+                    int64_t num_classes, c10::Device device, int64_t batch_size) {
+  TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
+  model.eval();
+  torch::InferenceMode inference;
+  const int64_t n = data.size();
+  std::vector<at::Tensor> probabilities;
+  auto loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t len = std::min(batch_size, n - start);
+    const auto images = data.images.narrow(0, start, len).to(device);
+    const auto labels = data.labels.narrow(0, start, len).to(device);
+    const auto logits = model.forward(to_model_input(images));
+    loss_sum += classification_loss_per_sample(logits, labels, output).sum().to(torch::kFloat64);
+    probabilities.push_back(class_probabilities(logits, output).to(torch::kCPU));
+  }
+  EvalResult r;
+  r.count = n;
+  r.probabilities = torch::cat(probabilities);
+  r.predictions = r.probabilities.argmax(1);
+  const auto labels = data.labels.to(torch::kCPU);
+  r.confusion = torch::bincount(labels * num_classes + r.predictions, /*weights=*/{}, num_classes * num_classes)
+                    .view({num_classes, num_classes});
+  r.accuracy = static_cast<double>(r.confusion.trace().item<int64_t>()) / static_cast<double>(n);
+  r.loss = loss_sum.item<double>() / static_cast<double>(n);
+  return r;
+}
+
+std::vector<ClassMetrics> per_class_metrics(const at::Tensor& confusion) {
+  const auto c = confusion.to(torch::kCPU).to(torch::kInt64).contiguous();
+  const int64_t k = c.size(0);
+  const auto acc = c.accessor<int64_t, 2>();
+  std::vector<ClassMetrics> out(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t predicted = 0, actual = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      predicted += acc[j][i];
+      actual += acc[i][j];
+    }
+    auto& m = out[static_cast<size_t>(i)];
+    const auto hits = static_cast<double>(acc[i][i]);
+    m.support = actual;
+    m.precision = predicted > 0 ? hits / static_cast<double>(predicted) : 0.0;
+    m.recall = actual > 0 ? hits / static_cast<double>(actual) : 0.0;
+    m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0.0;
+  }
+  return out;
+}
+
+nlohmann::json metrics_json(const EvalResult& r, const DatasetInfo& info) {
+  const auto classes = per_class_metrics(r.confusion);
+  auto per_class = nlohmann::json::array();
+  double precision = 0, recall = 0, f1 = 0;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const auto& m = classes[i];
+    per_class.push_back({{"class", i},
+                         {"name", info.class_names.at(i)},
+                         {"precision", m.precision},
+                         {"recall", m.recall},
+                         {"f1", m.f1},
+                         {"support", m.support}});
+    precision += m.precision;
+    recall += m.recall;
+    f1 += m.f1;
+  }
+  const auto k = static_cast<double>(classes.size());
+  auto matrix = nlohmann::json::array();
+  const auto c = r.confusion.contiguous();
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    std::vector<int64_t> row(c[i].data_ptr<int64_t>(), c[i].data_ptr<int64_t>() + c.size(1));
+    matrix.push_back(row);
+  }
+  return {{"test_accuracy", r.accuracy},
+          {"test_loss", r.loss},
+          {"num_samples", r.count},
+          {"confusion_matrix", matrix},
+          {"per_class", per_class},
+          {"macro_precision", precision / k},
+          {"macro_recall", recall / k},
+          {"macro_f1", f1 / k},
+          {"class_names", info.class_names}};
+}
+
+std::string predictions_csv(const EvalResult& r, const at::Tensor& labels) {
+  const int64_t k = r.probabilities.size(1);
+  std::string out = "index,label,predicted,confidence";
+  for (int64_t j = 0; j < k; ++j) out += ",p" + std::to_string(j);
+  out += "\n";
+  const auto probs = r.probabilities.to(torch::kFloat32).contiguous();
+  const auto* p = probs.data_ptr<float>();
+  const auto lab = labels.to(torch::kCPU).contiguous();
+  const auto pred = r.predictions.contiguous();
+  char buf[32];
+  for (int64_t i = 0; i < r.count; ++i) {
+    const int64_t predicted = pred.data_ptr<int64_t>()[i];
+    out += std::to_string(i) + "," + std::to_string(lab.data_ptr<int64_t>()[i]) + "," + std::to_string(predicted);
+    std::snprintf(buf, sizeof buf, ",%.6f", static_cast<double>(p[i * k + predicted]));
+    out += buf;
+    for (int64_t j = 0; j < k; ++j) {
+      std::snprintf(buf, sizeof buf, ",%.6f", static_cast<double>(p[i * k + j]));
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace mnist

@@ -1,0 +1,72 @@
+#include "mnist/train/checkpoint.h"
+
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "mnist/core/error.h"
+#include "mnist/io/files.h"
+#include "mnist/models/factory.h"
+
+namespace mnist {
+namespace {
+
+constexpr int64_t kFormatVersion = 1;
+
+// The archive stores tensors; small metadata travels as the bytes of a JSON text.
+torch::Tensor text_tensor(const std::string& text) {
+  auto t = torch::empty({static_cast<int64_t>(text.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), text.data(), text.size());
+  return t;
+}
+
+std::string tensor_text(const torch::Tensor& t) {
+  const auto c = t.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                     const TrainingState& state) {
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  model.save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  const nlohmann::json meta = {{"format", kFormatVersion}, {"epoch", state.epoch}, {"history", to_json(state.history)}};
+  archive.write("state", text_tensor(meta.dump()));
+  std::ostringstream out;
+  archive.save_to(out);
+  write_file_atomic(path, out.str());
+}
+
+TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer) {
+  TrainingState state;
+  try {
+    torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+    archive.load_from(path);
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    torch::Tensor meta_tensor;
+    archive.read("state", meta_tensor);
+    const auto meta = nlohmann::json::parse(tensor_text(meta_tensor));
+    if (meta.at("format").get<int64_t>() != kFormatVersion) {
+      throw DataError(path + ": checkpoint format " + meta.at("format").dump() + " is not supported");
+    }
+    load_weights(model, model_archive, path);
+    optimizer.load(optimizer_archive);
+    state.epoch = meta.at("epoch").get<int64_t>();
+    state.history = history_from_json(meta.at("history"), path);
+  } catch (const c10::Error& e) {
+    throw DataError(path + ": corrupt or incompatible checkpoint: " + e.what_without_backtrace());
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": corrupt checkpoint metadata: " + e.what());
+  }
+  if (state.epoch < 0 || static_cast<size_t>(state.epoch) != state.history.size()) {
+    throw DataError(path + ": inconsistent checkpoint (epoch count and history disagree)");
+  }
+  return state;
+}
+
+}  // namespace mnist

@@ -1,0 +1,34 @@
+#include "mnist/train/loss.h"
+
+#include <torch/torch.h>
+
+#include "mnist/core/error.h"
+
+namespace mnist {
+namespace {
+
+// Log-scores whose log-softmax is the head's log-probability.
+at::Tensor log_scores(const at::Tensor& logits, const std::string& output) {
+  if (output == "softmax") return logits;
+  if (output == "sigmoid") return torch::sigmoid(logits).clamp(kKerasEpsilon, 1.0 - kKerasEpsilon).log();
+  throw UsageError("model.output: unknown output head \"" + output + "\"");
+}
+
+}  // namespace
+
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets, const std::string& output) {
+  return torch::nn::functional::cross_entropy(log_scores(logits, output), targets);
+}
+
+at::Tensor classification_loss_per_sample(const at::Tensor& logits, const at::Tensor& targets,
+                                          const std::string& output) {
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(log_scores(logits, output), targets,
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+at::Tensor class_probabilities(const at::Tensor& logits, const std::string& output) {
+  return torch::softmax(log_scores(logits, output), /*dim=*/1);
+}
+
+}  // namespace mnist

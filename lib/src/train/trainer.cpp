@@ -1,0 +1,129 @@
+#include "mnist/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "mnist/core/error.h"
+#include "mnist/eval/metrics.h"
+#include "mnist/models/factory.h"
+#include "mnist/train/checkpoint.h"
+#include "mnist/train/loss.h"
+#include "mnist/train/optim.h"
+
+namespace mnist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Dropout's randomness for an epoch is seeded from (seed, epoch): a resumed epoch draws the same masks.
+uint64_t epoch_seed(int64_t seed, int64_t epoch) {
+  return static_cast<uint64_t>(seed) * 1000003ull + static_cast<uint64_t>(epoch);
+}
+
+[[noreturn]] void diverged(int64_t epoch, int64_t step, double loss, double lr) {
+  std::ostringstream msg;
+  msg << "training diverged: the loss became " << loss << " at epoch " << epoch << ", step " << step
+      << " (lr " << lr << "); try a smaller optim.lr";
+  throw RunError(msg.str());
+}
+
+}  // namespace
+
+TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run, c10::Device device,
+                        TrainObserver& observer) {
+  torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
+  Classifier model = build_model(config.model, data.info);
+  model->to(device);
+  auto optimizer = make_optimizer(config.optim, model->parameters());
+
+  TrainingState state;
+  if (run.has(run_files::kCheckpoint)) {
+    state = load_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer);
+  }
+
+  const int64_t n = data.train.size();
+  const int64_t batch = config.train.batch_size;
+  const int64_t steps = (n + batch - 1) / batch;  // the last, partial batch is used too (as Keras does)
+  const LrSchedule schedule(config.optim, config.schedule, steps, config.train.epochs);
+  const std::string& output = config.model.output;
+
+  // The training split lives on the device once; batches are gathered there by index.
+  const auto images = data.train.images.to(device);
+  const auto labels = data.train.labels.to(device);
+
+  observer.on_start(state.epoch + 1, config.train.epochs, steps);
+  for (int64_t epoch = state.epoch + 1; epoch <= config.train.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    torch::manual_seed(epoch_seed(config.seed, epoch));
+    const auto order = seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch)).to(device);
+    model->train();
+    // Running sums stay on the device: reading them (.item()) synchronises, so only when logging.
+    auto loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(device));
+    auto correct = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
+    double lr = config.optim.lr;
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t start = step * batch;
+      const int64_t len = std::min(batch, n - start);
+      const auto idx = order.narrow(0, start, len);
+      const auto x = to_model_input(images.index_select(0, idx));  // [B, 1, 28, 28]
+      const auto y = labels.index_select(0, idx);                   // [B]
+      lr = schedule.lr_at((epoch - 1) * steps + step);
+      set_learning_rate(*optimizer, lr);
+
+      optimizer->zero_grad();
+      const auto logits = model->forward(x);  // [B, K]
+      const auto loss = classification_loss(logits, y, output);
+      loss.backward();
+      optimizer->step();
+
+      {
+        torch::NoGradGuard no_grad;
+        loss_sum += loss.detach() * static_cast<float>(len);
+        correct += logits.argmax(1).eq(y).sum();
+      }
+      const bool last = step + 1 == steps;
+      if (last || (step + 1) % config.train.log_every == 0) {
+        const double seen = static_cast<double>(start + len);
+        const double mean_loss = loss_sum.item<double>() / seen;
+        if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
+        observer.on_progress(epoch, step + 1, steps, mean_loss, static_cast<double>(correct.item<int64_t>()) / seen,
+                             seen / seconds_since(epoch_start));
+      }
+    }
+    const double train_seconds = seconds_since(epoch_start);
+
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.train_loss = loss_sum.item<double>() / static_cast<double>(n);
+    stats.train_accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
+    stats.val_loss = stats.val_accuracy = std::nan("");
+    if (data.val.size() > 0) {
+      const auto val = evaluate(*model, data.val, output, data.info.num_classes(), device, config.train.eval_batch_size);
+      stats.val_loss = val.loss;
+      stats.val_accuracy = val.accuracy;
+    }
+    stats.lr = lr;
+    stats.seconds = seconds_since(epoch_start);
+    stats.images_per_second = static_cast<double>(n) / train_seconds;
+
+    state.epoch = epoch;
+    state.history.push_back(stats);
+    save_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer, state);
+    run.write_text(run_files::kHistory, history_csv(state.history));
+    observer.on_epoch_end(stats);
+  }
+  // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too, in
+  // case the process died between the two writes.
+  run.write_text(run_files::kHistory, history_csv(state.history));
+  model->eval();
+  return {model, state.history};
+}
+
+}  // namespace mnist
