@@ -28,7 +28,7 @@ std::string percent(double fraction, int decimals = 1) {
 struct Tile {
   int64_t index;
   std::string line1, line2;
-  cv::Scalar color1 = kBlack;
+  cv::Scalar color2 = kAxis;
 };
 
 void write_tile_grid(const std::string& path, const std::string& title, const Dataset& data,
@@ -48,9 +48,9 @@ void write_tile_grid(const std::string& path, const std::string& title, const Da
     cv::Mat tile = gray_tile(pixels, h, w, kScale);
     const int tx = x + (cell_w - tile.cols) / 2;
     tile.copyTo(img(cv::Rect(tx, y, tile.cols, tile.rows)));
-    put_text_centered(img, tiles[i].line1, x + cell_w / 2, y + tile.rows + 15, kSmall, tiles[i].color1, 1);
+    put_text_centered(img, tiles[i].line1, x + cell_w / 2, y + tile.rows + 15, kSmall + 0.06, kBlack, 1);
     if (!tiles[i].line2.empty()) {
-      put_text_centered(img, tiles[i].line2, x + cell_w / 2, y + tile.rows + 31, kSmall, kAxis, 1);
+      put_text_centered(img, tiles[i].line2, x + cell_w / 2, y + tile.rows + 31, kSmall, tiles[i].color2, 1);
     }
   }
   save_png(img, path);
@@ -64,7 +64,7 @@ struct Series {
 };
 
 void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std::string& ylabel,
-                const std::vector<Series>& series, bool as_percent) {
+                const std::vector<Series>& series, bool as_percent, bool legend_at_bottom) {
   const cv::Rect plot(area.x + 78, area.y + 40, area.width - 98, area.height - 95);
   double xmin = 1, xmax = 1, ymin = INFINITY, ymax = -INFINITY;
   for (const auto& s : series) {
@@ -106,7 +106,8 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
   const int ly = std::max(area.y, plot.y + plot.height / 2 - label.rows / 2);
   label.copyTo(img(cv::Rect(area.x + 4, ly, label.cols, std::min(label.rows, img.rows - ly))));
 
-  int legend_y = plot.y + 18;
+  // The legend goes where the curves are not: top right for falling ones, bottom right for rising ones.
+  int legend_y = legend_at_bottom ? plot.y + plot.height - 12 - 20 * static_cast<int>(series.size() - 1) : plot.y + 18;
   for (const auto& s : series) {
     std::vector<cv::Point> points;
     for (size_t i = 0; i < s.x.size(); ++i) {
@@ -151,8 +152,8 @@ void write_training_curves(const std::string& path, const std::vector<EpochStats
     val_acc.y.push_back(s.val_accuracy);
   }
   cv::Mat img(460, 1200, CV_8UC3, kWhite);
-  draw_panel(img, {0, 0, 600, 460}, "Loss", "loss", {train_loss, val_loss}, false);
-  draw_panel(img, {600, 0, 600, 460}, "Accuracy", "accuracy", {train_acc, val_acc}, true);
+  draw_panel(img, {0, 0, 600, 460}, "Loss", "loss", {train_loss, val_loss}, false, false);
+  draw_panel(img, {600, 0, 600, 460}, "Accuracy", "accuracy", {train_acc, val_acc}, true, true);
   save_png(img, path);
 }
 
@@ -216,8 +217,8 @@ void write_misclassified(const std::string& path, const Dataset& test, const Eva
   for (size_t i = 0; i < std::min<size_t>(wrong.size(), static_cast<size_t>(count)); ++i) {
     const int64_t idx = wrong[i];
     tiles.push_back({idx, "true " + info.class_names[static_cast<size_t>(y[idx])],
-                     "pred " + info.class_names[static_cast<size_t>(pred[idx])] + " " + percent(p[idx * k + pred[idx]], 0),
-                     kGreen});
+                     "pred " + info.class_names[static_cast<size_t>(pred[idx])] + " " + percent(p[idx * k + pred[idx]], 1),
+                     kRed});
   }
   const std::string title = std::to_string(wrong.size()) + " misclassified test images of " +
                             std::to_string(result.count) + " (most confident first)";

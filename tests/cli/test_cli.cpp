@@ -1,0 +1,202 @@
+// The command-line contract of mnist-train and mnist-eval (../shared/DESIGN.md), through the real
+// binaries: exit statuses, one `error:` line naming the file or key, run folders never overwritten and
+// never looking complete after a failure, the run folder's files, eval --json, and --resume.
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support.h"
+
+namespace mnist {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::CommandResult;
+using testing::TempDir;
+
+const std::string kTrain = MNIST_TRAIN_BIN;
+const std::string kEval = MNIST_EVAL_BIN;
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// Exactly one line on stderr, starting with "error:" and containing `fragment`; no backtrace.
+void expect_one_error_line(const CommandResult& r, int status, const std::string& fragment) {
+  EXPECT_EQ(r.status, status) << r.err;
+  const auto err = testing::lines(r.err);
+  ASSERT_EQ(err.size(), 1u) << r.err;
+  EXPECT_EQ(err[0].rfind("error: ", 0), 0u) << err[0];
+  EXPECT_NE(err[0].find(fragment), std::string::npos) << err[0];
+}
+
+// One synthetic data set and one finished run, shared by the tests that only read them.
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    testing::write_synthetic_mnist(*dir_ / "data", 500, 200);
+    testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data"));
+    const auto r = testing::run_command(kTrain + " --config " + q(*dir_ / "tiny.json") + " --run-dir " + q(*dir_ / "run"));
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    train_out_ = new std::string(r.out);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    delete train_out_;
+  }
+  static std::string path(const std::string& name) { return *dir_ / name; }
+  static std::string config() { return path("tiny.json"); }
+  static std::string run() { return path("run"); }
+  static TempDir* dir_;
+  static std::string* train_out_;
+};
+TempDir* Cli::dir_ = nullptr;
+std::string* Cli::train_out_ = nullptr;
+
+TEST_F(Cli, TrainWritesACompleteRunFolder) {
+  for (const char* f : {"config.json", "meta.json", "model.pt", "checkpoint.pt", "history.csv", "metrics.json",
+                        "predictions.csv", "plots/samples.png", "plots/curves.png", "plots/confusion.png",
+                        "plots/misclassified.png"}) {
+    EXPECT_TRUE(fs::exists(run() + "/" + f)) << f;
+  }
+  for (const char* png : {"samples", "curves", "confusion", "misclassified"}) {
+    const std::string bytes = testing::read_bytes(run() + "/plots/" + png + ".png");
+    EXPECT_EQ(bytes.substr(0, 8), "\x89PNG\r\n\x1a\n") << png;
+    EXPECT_GT(bytes.size(), 5000u) << png;  // a drawn figure, not an empty canvas
+  }
+  const json config = json::parse(testing::read_bytes(run() + "/config.json"));
+  EXPECT_EQ(config["data"]["dir"], path("data"));  // resolved: absolute, every key present
+  EXPECT_EQ(config["train"]["epochs"], 2);
+  EXPECT_TRUE(config["optim"].contains("weight_decay"));
+  const json meta = json::parse(testing::read_bytes(run() + "/meta.json"));
+  for (const char* key : {"git_commit", "torch_version", "device", "seed", "start_time", "end_time"}) {
+    EXPECT_TRUE(meta.contains(key)) << key;
+  }
+  const auto history = testing::lines(testing::read_bytes(run() + "/history.csv"));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second");
+  const json metrics = json::parse(testing::read_bytes(run() + "/metrics.json"));
+  EXPECT_GT(metrics["test_accuracy"].get<double>(), 0.9);
+  EXPECT_EQ(metrics["confusion_matrix"].size(), 10u);
+  EXPECT_EQ(testing::lines(testing::read_bytes(run() + "/predictions.csv")).size(), 201u);
+  EXPECT_NE(train_out_->find("test accuracy"), std::string::npos);
+  EXPECT_NE(train_out_->find(run()), std::string::npos);  // tells the user where the run is
+}
+
+TEST_F(Cli, EvalJsonIsOneLineWithTheKeysOfMetricsJson) {
+  const auto r = testing::run_command(kEval + " --run " + q(run()) + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = testing::lines(r.out);
+  ASSERT_EQ(out.size(), 1u) << r.out;
+  const json printed = json::parse(out[0]);
+  const json saved = json::parse(testing::read_bytes(run() + "/metrics.json"));
+  for (const auto& item : saved.items()) EXPECT_TRUE(printed.contains(item.key())) << item.key();
+  EXPECT_EQ(printed["confusion_matrix"], saved["confusion_matrix"]);
+  EXPECT_DOUBLE_EQ(printed["test_accuracy"].get<double>(), saved["test_accuracy"].get<double>());
+}
+
+TEST_F(Cli, EvalReportIsReadable) {
+  const auto r = testing::run_command(kEval + " --run " + q(run()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("test accuracy"), std::string::npos);
+  EXPECT_NE(r.out.find("precision"), std::string::npos);
+  EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
+}
+
+TEST_F(Cli, ResumeOfAFinishedRunDoesNothing) {
+  const auto before = testing::read_bytes(run() + "/metrics.json");
+  const auto r = testing::run_command(kTrain + " --resume " + q(run()));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("nothing to do"), std::string::npos);
+  EXPECT_EQ(testing::read_bytes(run() + "/metrics.json"), before);
+}
+
+TEST_F(Cli, CommandLineErrorsExitTwo) {
+  expect_one_error_line(testing::run_command(kTrain), 2, "--config");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --bogus"), 2, "--bogus");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("nope.json"))), 2, path("nope.json"));
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=2.5"), 2,
+                        "train.epochs");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=0"), 2,
+                        "train.epochs");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set seed=-1"), 2, "seed");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set optim.nmae=adam"), 2,
+                        "optim.nmae");
+  expect_one_error_line(testing::run_command(kEval), 2, "--run");
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(path("no-such-run"))), 2, path("no-such-run"));
+  EXPECT_EQ(testing::run_command(kTrain + " --help").status, 0);
+}
+
+TEST_F(Cli, BadKeyInAConfigFileNamesFileAndKey) {
+  testing::write_bytes(path("bad.json"), R"({"train": {"epochs": 1, "batchsize": 8}})");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("bad.json"))), 2,
+                        path("bad.json") + ": train.batchsize: unknown key");
+  testing::write_bytes(path("broken.json"), "{ \"seed\": ");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("broken.json"))), 2, path("broken.json"));
+}
+
+TEST_F(Cli, ExistingRunFolderIsNeverOverwritten) {
+  const auto before = testing::read_bytes(run() + "/metrics.json");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(run())), 2,
+                        "not empty");
+  EXPECT_EQ(testing::read_bytes(run() + "/metrics.json"), before);
+}
+
+TEST_F(Cli, CorruptDataExitsOneAndLeavesNoRunFolder) {
+  TempDir bad;
+  testing::write_synthetic_mnist(bad / "data", 100, 50);
+  const std::string images = bad / "data/t10k-images-idx3-ubyte";
+  const std::string bytes = testing::read_bytes(images);
+  testing::write_bytes(images, bytes.substr(0, bytes.size() - 100));
+  const std::string cmd = kTrain + " --config " + q(config()) + " --set data.dir=" + q(bad / "data") + " --run-dir " +
+                          q(bad / "run");
+  expect_one_error_line(testing::run_command(cmd), 1, images);
+  EXPECT_FALSE(fs::exists(bad / "run"));
+
+  testing::write_bytes(images, "not gzip");
+  fs::rename(images, images + ".gz");
+  expect_one_error_line(testing::run_command(cmd), 1, "not a gzip file");
+}
+
+TEST_F(Cli, DivergenceExitsOneWithoutMetrics) {
+  TempDir tmp;
+  const auto r = testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(tmp / "run") +
+                                      " --set optim.name=sgd --set optim.lr=10 --set optim.momentum=0.99" +
+                                      " --set 'model.hidden_sizes=[256,256,256]'");
+  expect_one_error_line(r, 1, "diverged");
+  EXPECT_FALSE(fs::exists(tmp / "run/metrics.json"));
+}
+
+TEST_F(Cli, ResumeWithACorruptCheckpointExitsOne) {
+  TempDir tmp;
+  fs::copy(run(), tmp / "run", fs::copy_options::recursive);
+  fs::remove(tmp / "run/metrics.json");  // an unfinished run
+  testing::write_bytes(tmp / "run/checkpoint.pt", "garbage");
+  expect_one_error_line(testing::run_command(kTrain + " --resume " + q(tmp / "run")), 1, tmp / "run/checkpoint.pt");
+  EXPECT_FALSE(fs::exists(tmp / "run/metrics.json"));
+}
+
+TEST_F(Cli, ResumeFinishesAnUnfinishedRun) {
+  TempDir tmp;
+  fs::copy(run(), tmp / "run", fs::copy_options::recursive);
+  fs::remove(tmp / "run/metrics.json");  // died after the last checkpoint, before the end
+  fs::remove(tmp / "run/model.pt");
+  const auto r = testing::run_command(kTrain + " --resume " + q(tmp / "run"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(testing::read_bytes(tmp / "run/metrics.json"), testing::read_bytes(run() + "/metrics.json"));
+  EXPECT_EQ(json::parse(testing::read_bytes(tmp / "run/meta.json"))["resumes"].size(), 1u);
+}
+
+TEST_F(Cli, EvalOfABrokenRunFolderExitsOne) {
+  TempDir tmp;
+  fs::copy(run(), tmp / "run", fs::copy_options::recursive);
+  testing::write_bytes(tmp / "run/model.pt", "garbage");
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(tmp / "run")), 1, tmp / "run/model.pt");
+  testing::write_bytes(tmp / "run/config.json", "{\"model\": {\"type\": 3}}");
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(tmp / "run")), 1, "model.type");
+}
+
+}  // namespace
+}  // namespace mnist

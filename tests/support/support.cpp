@@ -1,0 +1,100 @@
+#include "support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "mnist/data/idx.h"
+
+namespace mnist::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "mnist-test-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test, bool gzip, uint64_t seed) {
+  fs::create_directories(dir);
+  std::mt19937_64 rng(seed);
+  auto make = [&](int64_t n, const std::string& prefix) {
+    auto images = torch::zeros({n, 28, 28}, torch::kUInt8);
+    auto labels = torch::empty({n}, torch::kUInt8);
+    auto img = images.accessor<uint8_t, 3>();
+    for (int64_t i = 0; i < n; ++i) {
+      const int c = static_cast<int>(i % 10);
+      labels[i] = c;
+      const int r0 = 3 + (c / 5) * 12, c0 = 2 + (c % 5) * 5;
+      for (int r = r0; r < r0 + 8; ++r) {
+        for (int q = c0; q < c0 + 4; ++q) img[i][r][q] = static_cast<uint8_t>(180 + rng() % 76);
+      }
+      for (int k = 0; k < 30; ++k) img[i][rng() % 28][rng() % 28] = static_cast<uint8_t>(rng() % 120);
+    }
+    const std::string ext = gzip ? ".gz" : "";
+    write_idx_images(dir + "/" + prefix + "-images-idx3-ubyte" + ext, images);
+    write_idx_labels(dir + "/" + prefix + "-labels-idx1-ubyte" + ext, labels);
+  };
+  make(n_train, "train");
+  make(n_test, "t10k");
+}
+
+void write_bytes(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CommandResult run_command(const std::string& command) {
+  TempDir tmp;
+  const std::string out = tmp / "out", err = tmp / "err";
+  const std::string full = command + " >" + out + " 2>" + err + " </dev/null";
+  const int raw = std::system(full.c_str());
+  CommandResult r;
+  if (raw != -1 && WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
+  if (raw != -1 && WIFSIGNALED(raw)) r.status = 128 + WTERMSIG(raw);
+  r.out = read_bytes(out);
+  r.err = read_bytes(err);
+  return r;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) out.push_back(line);
+  return out;
+}
+
+std::string tiny_config(const std::string& data_dir, int epochs) {
+  const nlohmann::json j = {{"seed", 3},
+                            {"device", "cpu"},
+                            {"data", {{"dir", data_dir}, {"val_size", 100}}},
+                            {"model", {{"hidden_sizes", {32}}}},
+                            {"train", {{"epochs", epochs}, {"batch_size", 16}, {"log_every", 5}}},
+                            {"optim", {{"lr", 0.003}}}};
+  return j.dump(2);
+}
+
+}  // namespace mnist::testing

@@ -1,0 +1,48 @@
+#pragma once
+// Test support: temporary folders, small synthetic data sets in real IDX files, and running the apps.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mnist::testing {
+
+/// A fresh folder under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// Writes the four standard IDX files of a learnable 10-class problem (each class a bright block at its
+/// own place, plus noise) into `dir`: `n_train` training and `n_test` test images, raw or gzip.
+void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test, bool gzip = false,
+                           uint64_t seed = 7);
+
+/// Writes `content` to `path` (creating or truncating it).
+void write_bytes(const std::string& path, const std::string& content);
+std::string read_bytes(const std::string& path);
+
+struct CommandResult {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+/// Runs `command` through /bin/sh with stdout and stderr captured.
+CommandResult run_command(const std::string& command);
+
+/// Lines of `text` (without the newline characters).
+std::vector<std::string> lines(const std::string& text);
+
+/// A JSON config (text) for a fast run on a synthetic data set in `data_dir`.
+std::string tiny_config(const std::string& data_dir, int epochs = 2);
+
+}  // namespace mnist::testing

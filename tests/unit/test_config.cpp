@@ -1,0 +1,152 @@
+// The config: defaults, strictness (unknown keys, wrong types, ranges: each error names the full key
+// path and where it came from), --set overrides with the same checks, and path resolution.
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "mnist/config/config.h"
+#include "mnist/core/error.h"
+#include "support.h"
+
+namespace mnist {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+// The message of the UsageError that converting `j` throws, or "" when it converts.
+std::string error_of(const json& j) {
+  try {
+    config_from_json(j, "cfg.json");
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, EmptyObjectGivesTheDocumentedDefaults) {
+  const Config c = config_from_json(json::object(), "x");
+  EXPECT_EQ(c.seed, 42);
+  EXPECT_EQ(c.device, "auto");
+  EXPECT_EQ(c.model.type, "mlp");
+  EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50}));
+  EXPECT_EQ(c.train.epochs, 10);
+  EXPECT_EQ(c.train.batch_size, 32);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 1e-3);
+  EXPECT_EQ(c.data.dataset, "mnist");
+}
+
+TEST(Config, RoundTripsThroughItsJson) {
+  json j = {{"seed", 7}, {"model", {{"hidden_sizes", {64, 32, 16}}, {"output", "sigmoid"}}}};
+  const Config c = config_from_json(j, "x");
+  const json resolved = config_to_json(c);
+  EXPECT_EQ(config_to_json(config_from_json(resolved, "y")), resolved);
+  EXPECT_EQ(resolved["model"]["hidden_sizes"], json({64, 32, 16}));
+  EXPECT_EQ(resolved["seed"], 7);
+}
+
+TEST(Config, UnknownKeysAreErrorsNamingTheFullPath) {
+  EXPECT_EQ(error_of({{"sead", 1}}).rfind("cfg.json: sead: unknown key", 0), 0u) << error_of({{"sead", 1}});
+  EXPECT_NE(error_of({{"train", {{"epoch", 1}}}}).find("cfg.json: train.epoch: unknown key"), std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"epoch", 1}}}}).find("epochs"), std::string::npos);  // lists the known keys
+}
+
+TEST(Config, WrongTypesAndRangesAreErrorsNamingTheKey) {
+  EXPECT_NE(error_of({{"train", {{"epochs", 2.5}}}}).find("train.epochs: must be an integer, got 2.5"), std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"epochs", 0}}}}).find("train.epochs: must be at least 1"), std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"batch_size", 0}}}}).find("train.batch_size"), std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"epochs", "3"}}}}).find("train.epochs: must be an integer"), std::string::npos);
+  EXPECT_NE(error_of({{"seed", -1}}).find("seed: must be at least 0"), std::string::npos);
+  EXPECT_NE(error_of({{"device", "gpu"}}).find("device: must be one of auto, cpu, cuda"), std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"type", "rnn"}}}}).find("model.type"), std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"hidden_sizes", {150, 0}}}}}).find("model.hidden_sizes"), std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"dropout", 1.0}}}}).find("model.dropout: must be in [0, 1)"), std::string::npos);
+  EXPECT_NE(error_of({{"optim", {{"lr", 0}}}}).find("optim.lr: must be greater than 0"), std::string::npos);
+  EXPECT_NE(error_of({{"optim", {{"nesterov", 1}}}}).find("optim.nesterov: must be true or false"), std::string::npos);
+  EXPECT_NE(error_of({{"data", 5}}).find("data: must be a JSON object"), std::string::npos);
+  EXPECT_NE(error_of({{"data", {{"dataset", "cifar"}}}}).find("data.dataset"), std::string::npos);
+  EXPECT_EQ(error_of({{"train", {{"epochs", 3}}}}), "");
+}
+
+TEST(Config, OverridesParseJsonValuesElseStrings) {
+  json j = json::object();
+  apply_override(j, "train.epochs=3");
+  apply_override(j, "model.hidden_sizes=[10,20]");
+  apply_override(j, "data.dir=some/where");
+  apply_override(j, "optim.nesterov=true");
+  const Config c = config_from_json(j, "x");
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(c.data.dir, "some/where");
+  EXPECT_TRUE(c.optim.nesterov);
+  EXPECT_THROW(apply_override(j, "no-equals-sign"), UsageError);
+  EXPECT_THROW(apply_override(j, "=5"), UsageError);
+  EXPECT_THROW(apply_override(j, "train..epochs=5"), UsageError);
+  EXPECT_THROW(apply_override(j, "train.epochs.x=5"), UsageError);  // epochs is not a section
+}
+
+TEST(Config, LoadConfigChecksOverridesAndNamesTheirSource) {
+  TempDir dir;
+  testing::write_bytes(dir / "c.json", R"({"train": {"epochs": 2}, "data": {"dir": "rel/data"}})");
+  const Config c = load_config(dir / "c.json", {"seed=9"});
+  EXPECT_EQ(c.seed, 9);
+  EXPECT_EQ(c.train.epochs, 2);
+  // Relative paths are taken from the current directory and stored absolute.
+  EXPECT_EQ(c.data.dir, (std::filesystem::current_path() / "rel/data").lexically_normal().string());
+  try {
+    load_config(dir / "c.json", {"train.epochs=2.5"});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), "--set train.epochs=2.5: train.epochs: must be an integer, got 2.5");
+  }
+  try {
+    load_config(dir / "c.json", {"train.epoch=3"});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.epoch: unknown key"), std::string::npos);
+  }
+}
+
+TEST(Config, FileErrorsNameTheFile) {
+  TempDir dir;
+  try {
+    load_config(dir / "missing.json", {});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir / "missing.json"), std::string::npos);
+  }
+  testing::write_bytes(dir / "bad.json", "{\"seed\": 1,,}");
+  try {
+    load_config(dir / "bad.json", {});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir / "bad.json: not valid JSON"), std::string::npos) << e.what();
+  }
+  testing::write_bytes(dir / "list.json", "[1, 2]");
+  EXPECT_THROW(load_config(dir / "list.json", {}), UsageError);
+}
+
+TEST(Config, ARunFoldersOwnBrokenConfigIsADataError) {
+  TempDir dir;
+  testing::write_bytes(dir / "config.json", R"({"seed": "x"})");
+  EXPECT_THROW(load_run_config(dir.path(), {}), DataError);
+  testing::write_bytes(dir / "config.json", R"({"seed": 1})");
+  EXPECT_THROW(load_run_config(dir.path(), {"seed=-2"}), UsageError);
+}
+
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* name : {"mnist_mlp_seed.json", "mnist_mlp.json"}) {
+    const Config c = load_config(std::string(MNIST_SOURCE_DIR) + "/configs/" + name, {});
+    EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << name;
+    EXPECT_EQ(c.train.batch_size, 32) << name;
+    EXPECT_EQ(c.train.epochs, 10) << name;
+  }
+  const Config seed = load_config(std::string(MNIST_SOURCE_DIR) + "/configs/mnist_mlp_seed.json", {});
+  EXPECT_EQ(seed.model.output, "sigmoid");
+  EXPECT_EQ(seed.model.init, "glorot");
+  EXPECT_DOUBLE_EQ(seed.optim.eps, 1e-7);
+}
+
+}  // namespace
+}  // namespace mnist
