@@ -1,5 +1,6 @@
 // mnist-eval: evaluates a run's model on the test split from the run folder alone (config.json and
-// model.pt), printing accuracy, loss, per-class precision/recall/F1 and the confusion matrix, or with
+// model.pt), printing accuracy, loss, per-class precision/recall/F1 and the confusion matrix, or
+// with
 // --json the metrics as one JSON line (the keys of metrics.json).
 
 #include <cstdio>
@@ -16,12 +17,14 @@
 namespace {
 
 void print_report(const nlohmann::json& m) {
-  std::printf("test accuracy %.2f%%  test loss %.4f  (%lld images)\n\n", 100.0 * m["test_accuracy"].get<double>(),
-              m["test_loss"].get<double>(), m["num_samples"].get<long long>());
+  std::printf("test accuracy %.2f%%  test loss %.4f  (%lld images)\n\n",
+              100.0 * m["test_accuracy"].get<double>(), m["test_loss"].get<double>(),
+              m["num_samples"].get<long long>());
   std::printf("%-14s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
   for (const auto& c : m["per_class"]) {
-    std::printf("%-14s %9.4f %9.4f %9.4f %8lld\n", c["name"].get<std::string>().c_str(), c["precision"].get<double>(),
-                c["recall"].get<double>(), c["f1"].get<double>(), c["support"].get<long long>());
+    std::printf("%-14s %9.4f %9.4f %9.4f %8lld\n", c["name"].get<std::string>().c_str(),
+                c["precision"].get<double>(), c["recall"].get<double>(), c["f1"].get<double>(),
+                c["support"].get<long long>());
   }
   std::printf("%-14s %9.4f %9.4f %9.4f\n\n", "macro avg", m["macro_precision"].get<double>(),
               m["macro_recall"].get<double>(), m["macro_f1"].get<double>());
@@ -44,7 +47,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   bool json = false;
   cli.add_option("--run", run_dir, "run folder written by mnist-train")->required();
-  cli.add_option("--set", overrides, "override a key of the run's config, e.g. --set data.dir=other (repeatable)")
+  cli.add_option("--set", overrides,
+                 "override a key of the run's config, e.g. --set data.dir=other (repeatable)")
       ->allow_extra_args(false);
   cli.add_flag("--json", json, "print the metrics as one JSON line");
 
@@ -59,8 +63,8 @@ int main(int argc, char** argv) {
     const Dataset test = load_test_split(config.data);
     const Classifier model = load_model(config.model, info, run.file(run_files::kModel));
     model->to(device);
-    const EvalResult result =
-        evaluate(*model, test, config.model.output, info.num_classes(), device, config.train.eval_batch_size);
+    const EvalResult result = evaluate(*model, test, config.model.output, info.num_classes(),
+                                       device, config.train.eval_batch_size);
     const auto metrics = metrics_json(result, info);
     if (json) {
       std::printf("%s\n", metrics.dump().c_str());

@@ -1,6 +1,6 @@
 // The command-line contract of mnist-train and mnist-eval (../shared/DESIGN.md), through the real
-// binaries: exit statuses, one `error:` line naming the file or key, run folders never overwritten and
-// never looking complete after a failure, the run folder's files, eval --json, and --resume.
+// binaries: exit statuses, one `error:` line naming the file or key, run folders never overwritten
+// and never looking complete after a failure, the run folder's files, eval --json, and --resume.
 
 #include <filesystem>
 
@@ -20,7 +20,9 @@ using testing::TempDir;
 const std::string kTrain = MNIST_TRAIN_BIN;
 const std::string kEval = MNIST_EVAL_BIN;
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
 
 // Exactly one line on stderr, starting with "error:" and containing `fragment`; no backtrace.
 void expect_one_error_line(const CommandResult& r, int status, const std::string& fragment) {
@@ -38,7 +40,8 @@ class Cli : public ::testing::Test {
     dir_ = new TempDir;
     testing::write_synthetic_mnist(*dir_ / "data", 500, 200);
     testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data"));
-    const auto r = testing::run_command(kTrain + " --config " + q(*dir_ / "tiny.json") + " --run-dir " + q(*dir_ / "run"));
+    const auto r = testing::run_command(kTrain + " --config " + q(*dir_ / "tiny.json") +
+                                        " --run-dir " + q(*dir_ / "run"));
     ASSERT_EQ(r.status, 0) << r.out << r.err;
     train_out_ = new std::string(r.out);
   }
@@ -56,9 +59,9 @@ TempDir* Cli::dir_ = nullptr;
 std::string* Cli::train_out_ = nullptr;
 
 TEST_F(Cli, TrainWritesACompleteRunFolder) {
-  for (const char* f : {"config.json", "meta.json", "model.pt", "checkpoint.pt", "history.csv", "metrics.json",
-                        "predictions.csv", "plots/samples.png", "plots/curves.png", "plots/confusion.png",
-                        "plots/misclassified.png"}) {
+  for (const char* f : {"config.json", "meta.json", "model.pt", "checkpoint.pt", "history.csv",
+                        "metrics.json", "predictions.csv", "plots/samples.png", "plots/curves.png",
+                        "plots/confusion.png", "plots/misclassified.png"}) {
     EXPECT_TRUE(fs::exists(run() + "/" + f)) << f;
   }
   for (const char* png : {"samples", "curves", "confusion", "misclassified"}) {
@@ -71,12 +74,14 @@ TEST_F(Cli, TrainWritesACompleteRunFolder) {
   EXPECT_EQ(config["train"]["epochs"], 2);
   EXPECT_TRUE(config["optim"].contains("weight_decay"));
   const json meta = json::parse(testing::read_bytes(run() + "/meta.json"));
-  for (const char* key : {"git_commit", "torch_version", "device", "seed", "start_time", "end_time"}) {
+  for (const char* key :
+       {"git_commit", "torch_version", "device", "seed", "start_time", "end_time"}) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
   const auto history = testing::lines(testing::read_bytes(run() + "/history.csv"));
   ASSERT_EQ(history.size(), 3u);
-  EXPECT_EQ(history[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second");
+  EXPECT_EQ(history[0],
+            "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second");
   const json metrics = json::parse(testing::read_bytes(run() + "/metrics.json"));
   EXPECT_GT(metrics["test_accuracy"].get<double>(), 0.9);
   EXPECT_EQ(metrics["confusion_matrix"].size(), 10u);
@@ -115,17 +120,24 @@ TEST_F(Cli, ResumeOfAFinishedRunDoesNothing) {
 
 TEST_F(Cli, CommandLineErrorsExitTwo) {
   expect_one_error_line(testing::run_command(kTrain), 2, "--config");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --bogus"), 2, "--bogus");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("nope.json"))), 2, path("nope.json"));
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=2.5"), 2,
-                        "train.epochs");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=0"), 2,
-                        "train.epochs");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set seed=-1"), 2, "seed");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --set optim.nmae=adam"), 2,
-                        "optim.nmae");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --bogus"), 2,
+                        "--bogus");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("nope.json"))), 2,
+                        path("nope.json"));
+  expect_one_error_line(
+      testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=2.5"), 2,
+      "train.epochs");
+  expect_one_error_line(
+      testing::run_command(kTrain + " --config " + q(config()) + " --set train.epochs=0"), 2,
+      "train.epochs");
+  expect_one_error_line(
+      testing::run_command(kTrain + " --config " + q(config()) + " --set seed=-1"), 2, "seed");
+  expect_one_error_line(
+      testing::run_command(kTrain + " --config " + q(config()) + " --set optim.nmae=adam"), 2,
+      "optim.nmae");
   expect_one_error_line(testing::run_command(kEval), 2, "--run");
-  expect_one_error_line(testing::run_command(kEval + " --run " + q(path("no-such-run"))), 2, path("no-such-run"));
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(path("no-such-run"))), 2,
+                        path("no-such-run"));
   EXPECT_EQ(testing::run_command(kTrain + " --help").status, 0);
 }
 
@@ -134,13 +146,15 @@ TEST_F(Cli, BadKeyInAConfigFileNamesFileAndKey) {
   expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("bad.json"))), 2,
                         path("bad.json") + ": train.batchsize: unknown key");
   testing::write_bytes(path("broken.json"), "{ \"seed\": ");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("broken.json"))), 2, path("broken.json"));
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("broken.json"))), 2,
+                        path("broken.json"));
 }
 
 TEST_F(Cli, ExistingRunFolderIsNeverOverwritten) {
   const auto before = testing::read_bytes(run() + "/metrics.json");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(run())), 2,
-                        "not empty");
+  expect_one_error_line(
+      testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(run())), 2,
+      "not empty");
   EXPECT_EQ(testing::read_bytes(run() + "/metrics.json"), before);
 }
 
@@ -150,8 +164,8 @@ TEST_F(Cli, CorruptDataExitsOneAndLeavesNoRunFolder) {
   const std::string images = bad / "data/t10k-images-idx3-ubyte";
   const std::string bytes = testing::read_bytes(images);
   testing::write_bytes(images, bytes.substr(0, bytes.size() - 100));
-  const std::string cmd = kTrain + " --config " + q(config()) + " --set data.dir=" + q(bad / "data") + " --run-dir " +
-                          q(bad / "run");
+  const std::string cmd = kTrain + " --config " + q(config()) +
+                          " --set data.dir=" + q(bad / "data") + " --run-dir " + q(bad / "run");
   expect_one_error_line(testing::run_command(cmd), 1, images);
   EXPECT_FALSE(fs::exists(bad / "run"));
 
@@ -162,9 +176,10 @@ TEST_F(Cli, CorruptDataExitsOneAndLeavesNoRunFolder) {
 
 TEST_F(Cli, DivergenceExitsOneWithoutMetrics) {
   TempDir tmp;
-  const auto r = testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(tmp / "run") +
-                                      " --set optim.name=sgd --set optim.lr=10 --set optim.momentum=0.99" +
-                                      " --set 'model.hidden_sizes=[256,256,256]'");
+  const auto r =
+      testing::run_command(kTrain + " --config " + q(config()) + " --run-dir " + q(tmp / "run") +
+                           " --set optim.name=sgd --set optim.lr=10 --set optim.momentum=0.99" +
+                           " --set 'model.hidden_sizes=[256,256,256]'");
   expect_one_error_line(r, 1, "diverged");
   EXPECT_FALSE(fs::exists(tmp / "run/metrics.json"));
 }
@@ -174,7 +189,8 @@ TEST_F(Cli, ResumeWithACorruptCheckpointExitsOne) {
   fs::copy(run(), tmp / "run", fs::copy_options::recursive);
   fs::remove(tmp / "run/metrics.json");  // an unfinished run
   testing::write_bytes(tmp / "run/checkpoint.pt", "garbage");
-  expect_one_error_line(testing::run_command(kTrain + " --resume " + q(tmp / "run")), 1, tmp / "run/checkpoint.pt");
+  expect_one_error_line(testing::run_command(kTrain + " --resume " + q(tmp / "run")), 1,
+                        tmp / "run/checkpoint.pt");
   EXPECT_FALSE(fs::exists(tmp / "run/metrics.json"));
 }
 
@@ -185,7 +201,8 @@ TEST_F(Cli, ResumeFinishesAnUnfinishedRun) {
   fs::remove(tmp / "run/model.pt");
   const auto r = testing::run_command(kTrain + " --resume " + q(tmp / "run"));
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(testing::read_bytes(tmp / "run/metrics.json"), testing::read_bytes(run() + "/metrics.json"));
+  EXPECT_EQ(testing::read_bytes(tmp / "run/metrics.json"),
+            testing::read_bytes(run() + "/metrics.json"));
   EXPECT_EQ(json::parse(testing::read_bytes(tmp / "run/meta.json"))["resumes"].size(), 1u);
 }
 
@@ -193,7 +210,8 @@ TEST_F(Cli, EvalOfABrokenRunFolderExitsOne) {
   TempDir tmp;
   fs::copy(run(), tmp / "run", fs::copy_options::recursive);
   testing::write_bytes(tmp / "run/model.pt", "garbage");
-  expect_one_error_line(testing::run_command(kEval + " --run " + q(tmp / "run")), 1, tmp / "run/model.pt");
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(tmp / "run")), 1,
+                        tmp / "run/model.pt");
   testing::write_bytes(tmp / "run/config.json", "{\"model\": {\"type\": 3}}");
   expect_one_error_line(testing::run_command(kEval + " --run " + q(tmp / "run")), 1, "model.type");
 }

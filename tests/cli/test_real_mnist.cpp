@@ -1,6 +1,7 @@
-// End to end on the real MNIST files (scripts/fetch_mnist.sh puts them in data/mnist; the test command
-// fetches them first): one epoch of the tutorial's network must reach more than 95% test accuracy.
-// Without the files the test is skipped, unless MNIST_REQUIRE_REAL_DATA is set (as the test script does).
+// End to end on the real MNIST files (scripts/fetch_mnist.sh puts them in data/mnist; the test
+// command fetches them first): one epoch of the tutorial's network must reach more than 95% test
+// accuracy. Without the files the test is skipped, unless MNIST_REQUIRE_REAL_DATA is set (as the
+// test script does).
 
 #include <cstdlib>
 #include <filesystem>
@@ -14,23 +15,27 @@ namespace mnist {
 namespace {
 
 TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
-  const std::string data = std::getenv("MNIST_DATA_DIR") ? std::getenv("MNIST_DATA_DIR")
-                                                          : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
+  const std::string data = std::getenv("MNIST_DATA_DIR")
+                               ? std::getenv("MNIST_DATA_DIR")
+                               : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
   if (!std::filesystem::exists(data + "/train-images-idx3-ubyte") &&
       !std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
-    if (std::getenv("MNIST_REQUIRE_REAL_DATA")) FAIL() << "no MNIST in " << data << " (scripts/fetch_mnist.sh)";
+    if (std::getenv("MNIST_REQUIRE_REAL_DATA"))
+      FAIL() << "no MNIST in " << data << " (scripts/fetch_mnist.sh)";
     GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
   }
   testing::TempDir tmp;
-  const auto r = testing::run_command(std::string(MNIST_TRAIN_BIN) + " --config '" + MNIST_SOURCE_DIR +
-                                      "/configs/mnist_mlp_seed.json' --set train.epochs=1 --set 'data.dir=" + data +
-                                      "' --run-dir '" + tmp.path() + "/run'");
+  const auto r = testing::run_command(
+      std::string(MNIST_TRAIN_BIN) + " --config '" + MNIST_SOURCE_DIR +
+      "/configs/mnist_mlp_seed.json' --set train.epochs=1 --set 'data.dir=" + data +
+      "' --run-dir '" + tmp.path() + "/run'");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const auto metrics = nlohmann::json::parse(testing::read_bytes(tmp.path() + "/run/metrics.json"));
   EXPECT_GT(metrics["test_accuracy"].get<double>(), 0.95) << metrics.dump();
   EXPECT_EQ(metrics["num_samples"], 10000);
 
-  const auto e = testing::run_command(std::string(MNIST_EVAL_BIN) + " --json --run '" + tmp.path() + "/run'");
+  const auto e =
+      testing::run_command(std::string(MNIST_EVAL_BIN) + " --json --run '" + tmp.path() + "/run'");
   ASSERT_EQ(e.status, 0) << e.err;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(e.out)["test_accuracy"].get<double>(),
                    metrics["test_accuracy"].get<double>());

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "mnist/data/idx.h"
 
@@ -30,7 +30,8 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test, bool gzip, uint64_t seed) {
+void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test, bool gzip,
+                           uint64_t seed) {
   fs::create_directories(dir);
   std::mt19937_64 rng(seed);
   auto make = [&](int64_t n, const std::string& prefix) {
@@ -44,7 +45,8 @@ void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_te
       for (int r = r0; r < r0 + 8; ++r) {
         for (int q = c0; q < c0 + 4; ++q) img[i][r][q] = static_cast<uint8_t>(180 + rng() % 76);
       }
-      for (int k = 0; k < 30; ++k) img[i][rng() % 28][rng() % 28] = static_cast<uint8_t>(rng() % 120);
+      for (int k = 0; k < 30; ++k)
+        img[i][rng() % 28][rng() % 28] = static_cast<uint8_t>(rng() % 120);
     }
     const std::string ext = gzip ? ".gz" : "";
     write_idx_images(dir + "/" + prefix + "-images-idx3-ubyte" + ext, images);

@@ -1,5 +1,6 @@
 #pragma once
-// Test support: temporary folders, small synthetic data sets in real IDX files, and running the apps.
+// Test support: temporary folders, small synthetic data sets in real IDX files, and running the
+// apps.
 
 #include <cstdint>
 #include <string>
@@ -21,10 +22,10 @@ class TempDir {
   std::string path_;
 };
 
-/// Writes the four standard IDX files of a learnable 10-class problem (each class a bright block at its
-/// own place, plus noise) into `dir`: `n_train` training and `n_test` test images, raw or gzip.
-void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test, bool gzip = false,
-                           uint64_t seed = 7);
+/// Writes the four standard IDX files of a learnable 10-class problem (each class a bright block at
+/// its own place, plus noise) into `dir`: `n_train` training and `n_test` test images, raw or gzip.
+void write_synthetic_mnist(const std::string& dir, int64_t n_train, int64_t n_test,
+                           bool gzip = false, uint64_t seed = 7);
 
 /// Writes `content` to `path` (creating or truncating it).
 void write_bytes(const std::string& path, const std::string& content);

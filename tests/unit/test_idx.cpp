@@ -1,5 +1,5 @@
-// The IDX reader: round trips, and every way a corrupt or wrong file can fail, each a DataError that
-// names the file.
+// The IDX reader: round trips, and every way a corrupt or wrong file can fail, each a DataError
+// that names the file.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -13,8 +13,8 @@
 namespace mnist {
 namespace {
 
-using testing::TempDir;
 using testing::read_bytes;
+using testing::TempDir;
 using testing::write_bytes;
 
 // Expects read to throw a DataError whose message names `path` and contains `fragment`.
@@ -31,7 +31,8 @@ void expect_data_error(Fn&& read, const std::string& path, const std::string& fr
 }
 
 std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 std::string image_file(uint32_t n, uint32_t rows, uint32_t cols, size_t payload) {
@@ -55,7 +56,8 @@ TEST(Idx, RoundTripRawAndGzip) {
 TEST(Idx, BadMagic) {
   TempDir dir;
   write_bytes(dir / "f", be32(0x801) + be32(1) + be32(28) + be32(28) + std::string(784, 'x'));
-  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f", "bad magic number 0x00000801");
+  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f",
+                    "bad magic number 0x00000801");
 }
 
 TEST(Idx, TruncatedAndTrailingBytes) {
@@ -65,7 +67,8 @@ TEST(Idx, TruncatedAndTrailingBytes) {
   write_bytes(dir / "long", image_file(2, 28, 28, 784 * 2 + 1));
   expect_data_error([&] { read_idx_images(dir / "long", 28, 28); }, dir / "long", "trailing bytes");
   write_bytes(dir / "header", be32(0x803) + be32(2));
-  expect_data_error([&] { read_idx_images(dir / "header", 28, 28); }, dir / "header", "truncated header");
+  expect_data_error([&] { read_idx_images(dir / "header", 28, 28); }, dir / "header",
+                    "truncated header");
   write_bytes(dir / "tiny", "ab");
   expect_data_error([&] { read_idx_images(dir / "tiny", 28, 28); }, dir / "tiny", "too short");
 }
@@ -74,7 +77,8 @@ TEST(Idx, AbsurdDeclaredSizeIsRefusedWithoutAllocating) {
   TempDir dir;
   // Declares 4 billion images of 65535x65535: refused from the header, long before any allocation.
   write_bytes(dir / "f", image_file(0xffffffffu, 0xffff, 0xffff, 10));
-  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f", "more data than the file can hold");
+  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f",
+                    "more data than the file can hold");
   write_bytes(dir / "g", image_file(1000000, 28, 28, 784));
   expect_data_error([&] { read_idx_images(dir / "g", 28, 28); }, dir / "g", "truncated");
 }
@@ -82,7 +86,8 @@ TEST(Idx, AbsurdDeclaredSizeIsRefusedWithoutAllocating) {
 TEST(Idx, WrongImageSize) {
   TempDir dir;
   write_bytes(dir / "f", image_file(1, 27, 28, 27 * 28));
-  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f", "images are 27x28, expected 28x28");
+  expect_data_error([&] { read_idx_images(dir / "f", 28, 28); }, dir / "f",
+                    "images are 27x28, expected 28x28");
 }
 
 TEST(Idx, EmptySplit) {
@@ -94,7 +99,8 @@ TEST(Idx, EmptySplit) {
 TEST(Idx, LabelOutOfRange) {
   TempDir dir;
   write_bytes(dir / "f", be32(0x801) + be32(3) + std::string("\x01\x0a\x02", 3));
-  expect_data_error([&] { read_idx_labels(dir / "f", 10); }, dir / "f", "label 10 at index 1 is out of range 0..9");
+  expect_data_error([&] { read_idx_labels(dir / "f", 10); }, dir / "f",
+                    "label 10 at index 1 is out of range 0..9");
 }
 
 TEST(Idx, GzipProblems) {
@@ -104,15 +110,18 @@ TEST(Idx, GzipProblems) {
   const std::string gz = read_bytes(dir / "good.gz");
 
   write_bytes(dir / "cut.gz", gz.substr(0, gz.size() / 2));
-  expect_data_error([&] { read_idx_images(dir / "cut.gz", 28, 28); }, dir / "cut.gz", "corrupt gzip");
+  expect_data_error([&] { read_idx_images(dir / "cut.gz", 28, 28); }, dir / "cut.gz",
+                    "corrupt gzip");
 
   std::string bad_crc = gz;
   bad_crc[bad_crc.size() - 6] ^= 0x55;  // inside the CRC-32 of the trailer
   write_bytes(dir / "crc.gz", bad_crc);
-  expect_data_error([&] { read_idx_images(dir / "crc.gz", 28, 28); }, dir / "crc.gz", "corrupt gzip");
+  expect_data_error([&] { read_idx_images(dir / "crc.gz", 28, 28); }, dir / "crc.gz",
+                    "corrupt gzip");
 
   write_bytes(dir / "plain.gz", image_file(1, 28, 28, 784));
-  expect_data_error([&] { read_idx_images(dir / "plain.gz", 28, 28); }, dir / "plain.gz", "not a gzip file");
+  expect_data_error([&] { read_idx_images(dir / "plain.gz", 28, 28); }, dir / "plain.gz",
+                    "not a gzip file");
 }
 
 TEST(Idx, MissingFileAndDirectory) {
@@ -134,9 +143,11 @@ TEST(Dataset, LoadsSplitsFromRawOrGzipAndSplitsValidationBySeed) {
   EXPECT_EQ(a.train.size(), 170);
   EXPECT_EQ(a.val.size(), 30);
   EXPECT_EQ(a.test.size(), 50);
-  EXPECT_TRUE(torch::equal(a.val.images, b.val.images));  // same seed, same split, whatever the format
+  EXPECT_TRUE(
+      torch::equal(a.val.images, b.val.images));  // same seed, same split, whatever the format
   const auto c = load_splits(cfg, 2);
-  EXPECT_FALSE(torch::equal(a.val.labels, c.val.labels) && torch::equal(a.val.images, c.val.images));
+  EXPECT_FALSE(torch::equal(a.val.labels, c.val.labels) &&
+               torch::equal(a.val.images, c.val.images));
   // Validation and training images are disjoint and together the whole training file.
   EXPECT_EQ(torch::cat({a.train.labels, a.val.labels}).bincount().sum().item<int64_t>(), 200);
 }
@@ -169,7 +180,8 @@ TEST(Dataset, SeededPermutationIsAPermutationAndDependsOnSeedAndStream) {
   EXPECT_FALSE(torch::equal(p, seeded_permutation(1000, 5, 2)));
   EXPECT_FALSE(torch::equal(p, seeded_permutation(1000, 6, 1)));
   // Pinned: the order must not change between library versions or platforms.
-  EXPECT_TRUE(torch::equal(seeded_permutation(10, 0, 0), torch::tensor({6, 1, 2, 4, 7, 5, 3, 0, 9, 8}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(seeded_permutation(10, 0, 0),
+                           torch::tensor({6, 1, 2, 4, 7, 5, 3, 0, 9, 8}, torch::kInt64)));
 }
 
 TEST(Dataset, ModelInputScalesToUnitRange) {

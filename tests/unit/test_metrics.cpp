@@ -1,5 +1,5 @@
-// Metrics: per-class precision/recall/F1 from a known confusion matrix, and evaluate() on a model whose
-// answers are known in advance.
+// Metrics: per-class precision/recall/F1 from a known confusion matrix, and evaluate() on a model
+// whose answers are known in advance.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -43,7 +43,8 @@ TEST(Metrics, EvaluateBuildsTheConfusionMatrixAndAccuracy) {
   const std::vector<int> predicted = {0, 1, 2, 3, 5, 4};  // two mistakes: 3 -> 5 and 9 -> 4
   for (int i = 0; i < 6; ++i) d.images[i][0][0] = predicted[static_cast<size_t>(i)] * 10;
   PixelOracle model;
-  const auto r = evaluate(model, d, "softmax", 10, torch::kCPU, /*batch_size=*/4);  // batches of 4 and 2
+  const auto r =
+      evaluate(model, d, "softmax", 10, torch::kCPU, /*batch_size=*/4);  // batches of 4 and 2
   EXPECT_EQ(r.count, 6);
   EXPECT_DOUBLE_EQ(r.accuracy, 4.0 / 6.0);
   EXPECT_EQ(r.confusion.sum().item<int64_t>(), 6);
@@ -63,7 +64,8 @@ TEST(Metrics, EvaluateBuildsTheConfusionMatrixAndAccuracy) {
   EXPECT_DOUBLE_EQ(j["per_class"][3]["recall"].get<double>(), 0.5);
 
   const std::string csv = predictions_csv(r, d.labels);
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "index,label,predicted,confidence,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "index,label,predicted,confidence,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9");
   EXPECT_NE(csv.find("\n4,3,5,1.000000,"), std::string::npos);
 }
 

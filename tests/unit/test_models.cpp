@@ -1,5 +1,5 @@
-// Models and the output head: shapes, initialisation, save/load equality, refusing weights of another
-// architecture, and the tutorial's sigmoid loss against values computed by hand.
+// Models and the output head: shapes, initialisation, save/load equality, refusing weights of
+// another architecture, and the tutorial's sigmoid loss against values computed by hand.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -12,7 +12,9 @@
 namespace mnist {
 namespace {
 
-const DatasetInfo& mnist_info() { return dataset_info("mnist"); }
+const DatasetInfo& mnist_info() {
+  return dataset_info("mnist");
+}
 
 TEST(MLP, ShapesFollowTheConfig) {
   ModelConfig cfg;
@@ -22,7 +24,8 @@ TEST(MLP, ShapesFollowTheConfig) {
   EXPECT_EQ(out.sizes(), torch::IntArrayRef({4, 10}));
   std::vector<std::vector<int64_t>> shapes;
   for (const auto& p : model->parameters()) shapes.push_back(p.sizes().vec());
-  const std::vector<std::vector<int64_t>> expected = {{150, 784}, {150}, {50, 150}, {50}, {10, 50}, {10}};
+  const std::vector<std::vector<int64_t>> expected = {{150, 784}, {150},    {50, 150},
+                                                      {50},       {10, 50}, {10}};
   EXPECT_EQ(shapes, expected);  // 784-150-50-10, the tutorial's network
   const auto names = model->named_parameters().keys();
   EXPECT_EQ(names.front(), "layers.1.weight");  // checkpoint keys: a rename is a format change
@@ -44,7 +47,8 @@ TEST(MLP, GlorotInitHasZeroBiasesAndGlorotBounds) {
     if (p.key().find("bias") != std::string::npos) {
       EXPECT_EQ(p.value().abs().max().item<float>(), 0.0f) << p.key();
     } else {
-      const double bound = std::sqrt(6.0 / static_cast<double>(p.value().size(0) + p.value().size(1)));
+      const double bound =
+          std::sqrt(6.0 / static_cast<double>(p.value().size(0) + p.value().size(1)));
       EXPECT_LE(p.value().abs().max().item<double>(), bound) << p.key();
       EXPECT_GT(p.value().abs().max().item<double>(), 0.9 * bound) << p.key();
     }
@@ -91,8 +95,10 @@ TEST(MLP, LoadingAnotherArchitectureOrGarbageIsADataError) {
 }
 
 TEST(Loss, KerasSigmoidHeadMatchesHandComputedValues) {
-  // -log(c_y / sum(c)) with c = clip(sigmoid(z), 1e-7, 1 - 1e-7), computed by hand in double precision.
-  const auto z = torch::tensor({{0.0, 2.0, -1.0}, {20.0, -20.0, 0.0}, {20.0, -20.0, 0.0}}, torch::kFloat64);
+  // -log(c_y / sum(c)) with c = clip(sigmoid(z), 1e-7, 1 - 1e-7), computed by hand in double
+  // precision.
+  const auto z =
+      torch::tensor({{0.0, 2.0, -1.0}, {20.0, -20.0, 0.0}, {20.0, -20.0, 0.0}}, torch::kFloat64);
   const auto y = torch::tensor({1, 1, 0}, torch::kInt64);
   const auto per_sample = classification_loss_per_sample(z, y, "sigmoid");
   EXPECT_NEAR(per_sample[0].item<double>(), 0.6275448011516379, 1e-9);

@@ -1,5 +1,5 @@
-// The training loop: it learns, it is deterministic, an interrupted run resumes to exactly the result
-// of an uninterrupted one, divergence is an error, and a corrupt checkpoint is refused.
+// The training loop: it learns, it is deterministic, an interrupted run resumes to exactly the
+// result of an uninterrupted one, divergence is an error, and a corrupt checkpoint is refused.
 
 #include <cmath>
 #include <filesystem>
@@ -50,7 +50,8 @@ void expect_same_history(const std::vector<EpochStats>& a, const std::vector<Epo
 void expect_same_weights(const Classifier& a, const Classifier& b) {
   const auto pa = a->parameters(), pb = b->parameters();
   ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
 }
 
 class TrainTest : public ::testing::Test {
@@ -61,7 +62,8 @@ class TrainTest : public ::testing::Test {
     splits_ = load_splits(config_.data, config_.seed);
   }
   TrainResult train_in(const std::string& dir, TrainObserver& observer) {
-    const RunFolder run = std::filesystem::exists(dir) ? RunFolder::open(dir) : RunFolder::create(dir);
+    const RunFolder run =
+        std::filesystem::exists(dir) ? RunFolder::open(dir) : RunFolder::create(dir);
     if (!run.has(run_files::kConfig)) run.write_json(run_files::kConfig, config_to_json(config_));
     return train_model(config_, splits_, run, torch::kCPU, observer);
   }
@@ -79,7 +81,8 @@ TEST_F(TrainTest, LearnsAndWritesCheckpointAndHistory) {
   EXPECT_GT(r.history.back().images_per_second, 0.0);
   const auto rows = testing::lines(testing::read_bytes(runs_ / "a/history.csv"));
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second");
+  EXPECT_EQ(rows[0],
+            "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second");
   EXPECT_EQ(rows[1].substr(0, 2), "1,");
   EXPECT_EQ(rows[3].substr(0, 2), "3,");
   EXPECT_TRUE(std::filesystem::exists(runs_ / "a/checkpoint.pt"));

@@ -45,10 +45,10 @@ class ObjectReader {
   void integer(const char* key, int64_t& out, int64_t min) {
     if (const json* v = find(key)) {
       if (!v->is_number_integer()) fail(path(key), "must be an integer, got " + v->dump());
-      const auto value = v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX
-                             ? INT64_MAX
-                             : v->get<int64_t>();
-      if (value < min) fail(path(key), "must be at least " + std::to_string(min) + ", got " + v->dump());
+      const auto value =
+          v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+      if (value < min)
+        fail(path(key), "must be at least " + std::to_string(min) + ", got " + v->dump());
       out = value;
     }
   }
@@ -91,7 +91,8 @@ class ObjectReader {
       std::vector<int64_t> values;
       for (const auto& item : *v) {
         if (!item.is_number_integer() || item.get<int64_t>() < min) {
-          fail(path(key), "must be a list of integers >= " + std::to_string(min) + ", got " + v->dump());
+          fail(path(key),
+               "must be a list of integers >= " + std::to_string(min) + ", got " + v->dump());
         }
         values.push_back(item.get<int64_t>());
       }
@@ -174,7 +175,9 @@ Config convert(const json& j, const std::string& source) {
 
 }  // namespace
 
-Config config_from_json(const json& j, const std::string& source) { return convert(j, source); }
+Config config_from_json(const json& j, const std::string& source) {
+  return convert(j, source);
+}
 
 json config_to_json(const Config& c) {
   return json{
@@ -224,7 +227,8 @@ json read_json_file(const std::string& path) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
     std::string what = e.what();
     const auto pos = what.find("] ");
-    throw UsageError(path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+    throw UsageError(
+        path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
   if (!j.is_object()) throw UsageError(path + ": must hold a JSON object");
   return j;
@@ -253,7 +257,8 @@ void apply_override(json& j, const std::string& assignment) {
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i].empty()) throw UsageError(where + ": empty key component in \"" + key + "\"");
     walked += (walked.empty() ? "" : ".") + names[i];
-    if (!node->is_object()) throw UsageError(where + ": " + walked + ": its parent is not a section");
+    if (!node->is_object())
+      throw UsageError(where + ": " + walked + ": its parent is not a section");
     if (i + 1 == names.size()) {
       (*node)[names[i]] = value;
     } else {
@@ -265,8 +270,8 @@ void apply_override(json& j, const std::string& assignment) {
 
 namespace {
 
-// Overrides are checked one by one, so that an error names the --set at fault; relative paths are then
-// taken from the current directory and stored absolute.
+// Overrides are checked one by one, so that an error names the --set at fault; relative paths are
+// then taken from the current directory and stored absolute.
 Config finish_config(json& j, Config config, const std::vector<std::string>& overrides) {
   for (const auto& assignment : overrides) {
     apply_override(j, assignment);

@@ -20,10 +20,11 @@ void configure_runtime(int threads) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
   torch::set_num_threads(threads);
-  // OpenBLAS (behind LibTorch's CPU matmuls on Debian) starts its own threads whatever torch says; it is
-  // found at run time so that any BLAS, or none, works.
+  // OpenBLAS (behind LibTorch's CPU matmuls on Debian) starts its own threads whatever torch says;
+  // it is found at run time so that any BLAS, or none, works.
   using SetThreads = void (*)(int);
-  if (auto* set_blas_threads = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+  if (auto* set_blas_threads =
+          reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     set_blas_threads(threads);
   }
   static bool interop_set = false;  // LibTorch allows setting inter-op threads once per process
@@ -41,13 +42,17 @@ c10::Device resolve_device(const std::string& name, const std::string& key) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   const bool cuda = torch::cuda::is_available();
   if (name == "cuda") {
-    if (!cuda) throw UsageError(key + ": \"cuda\" asked for, but this LibTorch has no CUDA or no GPU is visible");
+    if (!cuda)
+      throw UsageError(key +
+                       ": \"cuda\" asked for, but this LibTorch has no CUDA or no GPU is visible");
     return c10::Device(c10::kCUDA, 0);
   }
   if (name == "auto") return cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   throw UsageError(key + ": unknown device \"" + name + "\" (auto, cpu or cuda)");
 }
 
-std::string torch_version() { return TORCH_VERSION; }
+std::string torch_version() {
+  return TORCH_VERSION;
+}
 
 }  // namespace mnist

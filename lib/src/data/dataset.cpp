@@ -19,7 +19,10 @@ constexpr uint64_t kValidationSplitStream = 0x5eed'0001;
 const std::vector<DatasetInfo>& known_datasets() {
   static const std::vector<DatasetInfo> kAll = {
       {"mnist", 1, 28, 28, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
-      {"fashion-mnist", 1, 28, 28,
+      {"fashion-mnist",
+       1,
+       28,
+       28,
        {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
         "Ankle boot"}},
   };
@@ -55,7 +58,9 @@ const DatasetInfo& dataset_info(const std::string& name) {
   throw UsageError("data.dataset: unknown data set \"" + name + "\"");
 }
 
-int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
+int64_t Dataset::size() const {
+  return labels.defined() ? labels.size(0) : 0;
+}
 
 Dataset Dataset::subset(const at::Tensor& indices) const {
   return {images.index_select(0, indices), labels.index_select(0, indices)};
@@ -77,10 +82,12 @@ Splits load_splits(const DataConfig& data, int64_t seed) {
   s.test = load_pair(data, s.info, "t10k");
   const int64_t n = full_train.size();
   if (data.val_size >= n) {
-    throw UsageError("data.val_size: " + std::to_string(data.val_size) + " leaves no training images (the " +
-                     "training file holds " + std::to_string(n) + ")");
+    throw UsageError("data.val_size: " + std::to_string(data.val_size) +
+                     " leaves no training images (the " + "training file holds " +
+                     std::to_string(n) + ")");
   }
-  // Sorted index lists keep file order inside each split; training order comes from the epoch shuffle.
+  // Sorted index lists keep file order inside each split; training order comes from the epoch
+  // shuffle.
   const auto perm = seeded_permutation(n, static_cast<uint64_t>(seed), kValidationSplitStream);
   s.val = full_train.subset(std::get<0>(perm.narrow(0, 0, data.val_size).sort()));
   s.train = full_train.subset(std::get<0>(perm.narrow(0, data.val_size, n - data.val_size).sort()));
@@ -111,7 +118,8 @@ at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
 
 at::Tensor to_model_input(const at::Tensor& images) {
   TORCH_CHECK(images.dim() == 3 && images.scalar_type() == torch::kUInt8,
-              "to_model_input: expected uint8 [B, H, W], got ", images.sizes(), " ", images.scalar_type());
+              "to_model_input: expected uint8 [B, H, W], got ", images.sizes(), " ",
+              images.scalar_type());
   return images.unsqueeze(1).to(torch::kFloat32).div_(255.0f);
 }
 

@@ -22,7 +22,8 @@ uint32_t read_be32(const uint8_t* p) {
 }
 
 void put_be32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 std::string hex(uint32_t v) {
@@ -39,17 +40,19 @@ bool ends_with_gz(const std::string& path) {
 }
 
 // Reads and checks the header; returns the file's bytes and the declared sizes.
-std::vector<uint8_t> read_checked(const std::string& path, uint32_t magic, std::vector<uint64_t>& dims) {
+std::vector<uint8_t> read_checked(const std::string& path, uint32_t magic,
+                                  std::vector<uint64_t>& dims) {
   auto bytes = read_file_bytes(path, kMaxFileBytes);
   const size_t ndims = magic & 0xff;
   const size_t header = 4 + 4 * ndims;
   if (bytes.size() < 4) {
-    throw DataError(path + ": too short to be an IDX file (" + std::to_string(bytes.size()) + " bytes)");
+    throw DataError(path + ": too short to be an IDX file (" + std::to_string(bytes.size()) +
+                    " bytes)");
   }
   const uint32_t found = read_be32(bytes.data());
   if (found != magic) {
-    throw DataError(path + ": bad magic number " + hex(found) + " (expected " + hex(magic) + " for " +
-                    (magic == kImageMagic ? "images" : "labels") + ")");
+    throw DataError(path + ": bad magic number " + hex(found) + " (expected " + hex(magic) +
+                    " for " + (magic == kImageMagic ? "images" : "labels") + ")");
   }
   if (bytes.size() < header) throw DataError(path + ": truncated header");
   dims.clear();
@@ -72,7 +75,8 @@ std::vector<uint8_t> read_checked(const std::string& path, uint32_t magic, std::
   return bytes;
 }
 
-torch::Tensor to_tensor(const std::vector<uint8_t>& bytes, size_t offset, std::vector<int64_t> shape) {
+torch::Tensor to_tensor(const std::vector<uint8_t>& bytes, size_t offset,
+                        std::vector<int64_t> shape) {
   auto t = torch::empty(shape, torch::kUInt8);
   std::memcpy(t.data_ptr<uint8_t>(), bytes.data() + offset, static_cast<size_t>(t.numel()));
   return t;
@@ -83,7 +87,8 @@ void write_idx(const std::string& path, uint32_t magic, const torch::Tensor& t) 
   std::string out;
   put_be32(out, magic);
   for (int64_t d : data.sizes()) put_be32(out, static_cast<uint32_t>(d));
-  out.append(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()), static_cast<size_t>(data.numel()));
+  out.append(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
+             static_cast<size_t>(data.numel()));
   if (ends_with_gz(path)) {
     write_file_gzip(path, out);
   } else {
@@ -97,8 +102,9 @@ at::Tensor read_idx_images(const std::string& path, int64_t rows, int64_t cols) 
   std::vector<uint64_t> dims;
   const auto bytes = read_checked(path, kImageMagic, dims);
   if (static_cast<int64_t>(dims[1]) != rows || static_cast<int64_t>(dims[2]) != cols) {
-    throw DataError(path + ": images are " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
-                    ", expected " + std::to_string(rows) + "x" + std::to_string(cols));
+    throw DataError(path + ": images are " + std::to_string(dims[1]) + "x" +
+                    std::to_string(dims[2]) + ", expected " + std::to_string(rows) + "x" +
+                    std::to_string(cols));
   }
   return to_tensor(bytes, 16, {static_cast<int64_t>(dims[0]), rows, cols});
 }
@@ -109,7 +115,8 @@ at::Tensor read_idx_labels(const std::string& path, int64_t num_classes) {
   for (size_t i = 8; i < bytes.size(); ++i) {
     if (bytes[i] >= num_classes) {
       throw DataError(path + ": label " + std::to_string(bytes[i]) + " at index " +
-                      std::to_string(i - 8) + " is out of range 0.." + std::to_string(num_classes - 1));
+                      std::to_string(i - 8) + " is out of range 0.." +
+                      std::to_string(num_classes - 1));
     }
   }
   return to_tensor(bytes, 8, {static_cast<int64_t>(dims[0])}).to(torch::kInt64);

@@ -29,7 +29,8 @@ EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::strin
   r.probabilities = torch::cat(probabilities);
   r.predictions = r.probabilities.argmax(1);
   const auto labels = data.labels.to(torch::kCPU);
-  r.confusion = torch::bincount(labels * num_classes + r.predictions, /*weights=*/{}, num_classes * num_classes)
+  r.confusion = torch::bincount(labels * num_classes + r.predictions, /*weights=*/{},
+                                num_classes * num_classes)
                     .view({num_classes, num_classes});
   r.accuracy = static_cast<double>(r.confusion.trace().item<int64_t>()) / static_cast<double>(n);
   r.loss = loss_sum.item<double>() / static_cast<double>(n);
@@ -80,15 +81,10 @@ nlohmann::json metrics_json(const EvalResult& r, const DatasetInfo& info) {
     std::vector<int64_t> row(c[i].data_ptr<int64_t>(), c[i].data_ptr<int64_t>() + c.size(1));
     matrix.push_back(row);
   }
-  return {{"test_accuracy", r.accuracy},
-          {"test_loss", r.loss},
-          {"num_samples", r.count},
-          {"confusion_matrix", matrix},
-          {"per_class", per_class},
-          {"macro_precision", precision / k},
-          {"macro_recall", recall / k},
-          {"macro_f1", f1 / k},
-          {"class_names", info.class_names}};
+  return {
+      {"test_accuracy", r.accuracy}, {"test_loss", r.loss},    {"num_samples", r.count},
+      {"confusion_matrix", matrix},  {"per_class", per_class}, {"macro_precision", precision / k},
+      {"macro_recall", recall / k},  {"macro_f1", f1 / k},     {"class_names", info.class_names}};
 }
 
 std::string predictions_csv(const EvalResult& r, const at::Tensor& labels) {
@@ -103,7 +99,8 @@ std::string predictions_csv(const EvalResult& r, const at::Tensor& labels) {
   char buf[32];
   for (int64_t i = 0; i < r.count; ++i) {
     const int64_t predicted = pred.data_ptr<int64_t>()[i];
-    out += std::to_string(i) + "," + std::to_string(lab.data_ptr<int64_t>()[i]) + "," + std::to_string(predicted);
+    out += std::to_string(i) + "," + std::to_string(lab.data_ptr<int64_t>()[i]) + "," +
+           std::to_string(predicted);
     std::snprintf(buf, sizeof buf, ",%.6f", static_cast<double>(p[i * k + predicted]));
     out += buf;
     for (int64_t j = 0; j < k; ++j) {

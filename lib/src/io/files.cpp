@@ -21,10 +21,13 @@ namespace {
 namespace fs = std::filesystem;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 void check_regular_file(const std::string& path) {
   struct stat st {};
@@ -42,7 +45,8 @@ std::vector<uint8_t> read_raw(const std::string& path, uint64_t max_bytes) {
   }
   std::vector<uint8_t> bytes(size);
   in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
+  if (size > 0 &&
+      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
     throw DataError(path + ": read failed");
   }
   return bytes;
@@ -65,8 +69,8 @@ std::vector<uint8_t> read_gzip(const std::string& path, uint64_t max_bytes) {
   for (;;) {
     const size_t old_size = bytes.size();
     if (old_size > max_bytes) {
-      throw DataError(path + ": decompresses to more than the limit of " + std::to_string(max_bytes) +
-                      " bytes");
+      throw DataError(path + ": decompresses to more than the limit of " +
+                      std::to_string(max_bytes) + " bytes");
     }
     bytes.resize(old_size + kChunk);  // grows with the real data, never with a declared size
     const int n = gzread(gz.get(), bytes.data() + old_size, kChunk);
@@ -130,8 +134,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 void write_file_gzip(const std::string& path, const std::string& bytes) {
   std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "wb"), gzclose);
   if (!gz) throw RunError(path + ": cannot create: " + errno_text());
-  if (!bytes.empty() &&
-      gzwrite(gz.get(), bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size())) {
+  if (!bytes.empty() && gzwrite(gz.get(), bytes.data(), static_cast<unsigned>(bytes.size())) !=
+                            static_cast<int>(bytes.size())) {
     throw RunError(path + ": gzip write failed");
   }
   if (gzclose(gz.release()) != Z_OK) throw RunError(path + ": gzip write failed");

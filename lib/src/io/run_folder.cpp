@@ -26,7 +26,8 @@ RunFolder RunFolder::create(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": exists and is not a folder");
-    if (!fs::is_empty(dir, ec)) throw UsageError(dir + ": run folder exists and is not empty (runs are never overwritten)");
+    if (!fs::is_empty(dir, ec))
+      throw UsageError(dir + ": run folder exists and is not empty (runs are never overwritten)");
   }
   fs::create_directories(fs::path(dir) / run_files::kPlots, ec);
   if (ec) throw UsageError(dir + ": cannot create run folder: " + ec.message());
@@ -53,7 +54,9 @@ std::string RunFolder::default_dir(const std::string& config_path) {
   return dir;
 }
 
-std::string RunFolder::file(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+std::string RunFolder::file(const std::string& name) const {
+  return (fs::path(dir_) / name).string();
+}
 
 bool RunFolder::has(const std::string& name) const {
   std::error_code ec;
@@ -77,6 +80,8 @@ nlohmann::json RunFolder::read_json(const std::string& name) const {
   }
 }
 
-std::string utc_timestamp() { return format_time("%Y-%m-%dT%H:%M:%SZ"); }
+std::string utc_timestamp() {
+  return format_time("%Y-%m-%dT%H:%M:%SZ");
+}
 
 }  // namespace mnist

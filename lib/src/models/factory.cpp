@@ -39,13 +39,16 @@ Classifier load_model(const ModelConfig& model, const DatasetInfo& info, const s
   return net;
 }
 
-void load_weights(ClassifierImpl& model, torch::serialize::InputArchive& archive, const std::string& path) {
+void load_weights(ClassifierImpl& model, torch::serialize::InputArchive& archive,
+                  const std::string& path) {
   std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
-  for (const auto& p : model.named_parameters()) expected.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& p : model.named_parameters())
+    expected.emplace_back(p.key(), p.value().sizes().vec());
   try {
     model.load(archive);
   } catch (const c10::Error& e) {
-    throw DataError(path + ": not this model's weights (is the config the run's?): " + e.what_without_backtrace());
+    throw DataError(path + ": not this model's weights (is the config the run's?): " +
+                    e.what_without_backtrace());
   }
   const auto loaded = model.named_parameters();
   for (const auto& [name, shape] : expected) {

@@ -42,8 +42,11 @@ torch::nn::Sequential build_layers(const MLPOptions& o) {
 
 }  // namespace
 
-MLPImpl::MLPImpl(const MLPOptions& options) : layers_(register_module("layers", build_layers(options))) {}
+MLPImpl::MLPImpl(const MLPOptions& options)
+    : layers_(register_module("layers", build_layers(options))) {}
 
-at::Tensor MLPImpl::forward(const at::Tensor& images) { return layers_->forward(images); }
+at::Tensor MLPImpl::forward(const at::Tensor& images) {
+  return layers_->forward(images);
+}
 
 }  // namespace mnist

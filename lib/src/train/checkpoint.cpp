@@ -22,26 +22,29 @@ torch::Tensor text_tensor(const std::string& text) {
 
 std::string tensor_text(const torch::Tensor& t) {
   const auto c = t.to(torch::kCPU).to(torch::kUInt8).contiguous();
-  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()),
+                     static_cast<size_t>(c.numel()));
 }
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                     const TrainingState& state) {
+void save_checkpoint(const std::string& path, ClassifierImpl& model,
+                     torch::optim::Optimizer& optimizer, const TrainingState& state) {
   torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
   model.save(model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
-  const nlohmann::json meta = {{"format", kFormatVersion}, {"epoch", state.epoch}, {"history", to_json(state.history)}};
+  const nlohmann::json meta = {
+      {"format", kFormatVersion}, {"epoch", state.epoch}, {"history", to_json(state.history)}};
   archive.write("state", text_tensor(meta.dump()));
   std::ostringstream out;
   archive.save_to(out);
   write_file_atomic(path, out.str());
 }
 
-TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer) {
+TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
+                              torch::optim::Optimizer& optimizer) {
   TrainingState state;
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
@@ -52,7 +55,8 @@ TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model, to
     archive.read("state", meta_tensor);
     const auto meta = nlohmann::json::parse(tensor_text(meta_tensor));
     if (meta.at("format").get<int64_t>() != kFormatVersion) {
-      throw DataError(path + ": checkpoint format " + meta.at("format").dump() + " is not supported");
+      throw DataError(path + ": checkpoint format " + meta.at("format").dump() +
+                      " is not supported");
     }
     load_weights(model, model_archive, path);
     optimizer.load(optimizer_archive);

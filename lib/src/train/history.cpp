@@ -9,8 +9,12 @@ namespace mnist {
 namespace {
 
 // JSON has no NaN: absent validation figures are stored as null.
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-double number_or_nan(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+double number_or_nan(const nlohmann::json& v) {
+  return v.is_number() ? v.get<double>() : std::nan("");
+}
 
 std::string cell(double v, const char* format) {
   if (!std::isfinite(v)) return "";
@@ -59,11 +63,13 @@ std::vector<EpochStats> history_from_json(const nlohmann::json& j, const std::st
 }
 
 std::string history_csv(const std::vector<EpochStats>& history) {
-  std::string out = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n";
+  std::string out =
+      "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n";
   for (const auto& s : history) {
-    out += std::to_string(s.epoch) + "," + cell(s.train_loss, "%.6f") + "," + cell(s.train_accuracy, "%.6f") + "," +
-           cell(s.val_loss, "%.6f") + "," + cell(s.val_accuracy, "%.6f") + "," + cell(s.lr, "%.6g") + "," +
-           cell(s.seconds, "%.3f") + "," + cell(s.images_per_second, "%.0f") + "\n";
+    out += std::to_string(s.epoch) + "," + cell(s.train_loss, "%.6f") + "," +
+           cell(s.train_accuracy, "%.6f") + "," + cell(s.val_loss, "%.6f") + "," +
+           cell(s.val_accuracy, "%.6f") + "," + cell(s.lr, "%.6g") + "," + cell(s.seconds, "%.3f") +
+           "," + cell(s.images_per_second, "%.0f") + "\n";
   }
   return out;
 }

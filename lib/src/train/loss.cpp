@@ -10,13 +10,15 @@ namespace {
 // Log-scores whose log-softmax is the head's log-probability.
 at::Tensor log_scores(const at::Tensor& logits, const std::string& output) {
   if (output == "softmax") return logits;
-  if (output == "sigmoid") return torch::sigmoid(logits).clamp(kKerasEpsilon, 1.0 - kKerasEpsilon).log();
+  if (output == "sigmoid")
+    return torch::sigmoid(logits).clamp(kKerasEpsilon, 1.0 - kKerasEpsilon).log();
   throw UsageError("model.output: unknown output head \"" + output + "\"");
 }
 
 }  // namespace
 
-at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets, const std::string& output) {
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               const std::string& output) {
   return torch::nn::functional::cross_entropy(log_scores(logits, output), targets);
 }
 

@@ -14,16 +14,20 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
     const auto betas = std::make_tuple(o.beta1, o.beta2);
     if (o.name == "adam") {
       return std::make_unique<torch::optim::Adam>(
-          parameters, torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
+          parameters,
+          torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
     }
     return std::make_unique<torch::optim::AdamW>(
-        parameters, torch::optim::AdamWOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
+        parameters,
+        torch::optim::AdamWOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
   }
   if (o.name == "sgd") {
-    if (o.nesterov && o.momentum <= 0.0) throw UsageError("optim.nesterov: needs optim.momentum > 0");
-    return std::make_unique<torch::optim::SGD>(
-        parameters,
-        torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+    if (o.nesterov && o.momentum <= 0.0)
+      throw UsageError("optim.nesterov: needs optim.momentum > 0");
+    return std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(o.lr)
+                                                               .momentum(o.momentum)
+                                                               .nesterov(o.nesterov)
+                                                               .weight_decay(o.weight_decay));
   }
   throw UsageError("optim.name: unknown optimiser \"" + o.name + "\"");
 }
@@ -32,8 +36,8 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
-LrSchedule::LrSchedule(const OptimConfig& optim, const ScheduleConfig& schedule, int64_t steps_per_epoch,
-                       int64_t epochs)
+LrSchedule::LrSchedule(const OptimConfig& optim, const ScheduleConfig& schedule,
+                       int64_t steps_per_epoch, int64_t epochs)
     : base_lr_(optim.lr),
       schedule_(schedule),
       steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)),

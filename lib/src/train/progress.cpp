@@ -15,13 +15,14 @@ void ConsoleProgress::on_start(int64_t first_epoch, int64_t epochs, int64_t step
   first_epoch_ = first_epoch;
   start_ = std::chrono::steady_clock::now();
   if (first_epoch > epochs) return;
-  std::fprintf(summary_, "training epochs %lld..%lld, %lld steps each\n", static_cast<long long>(first_epoch),
-               static_cast<long long>(epochs), static_cast<long long>(steps_per_epoch));
+  std::fprintf(summary_, "training epochs %lld..%lld, %lld steps each\n",
+               static_cast<long long>(first_epoch), static_cast<long long>(epochs),
+               static_cast<long long>(steps_per_epoch));
   std::fflush(summary_);
 }
 
-void ConsoleProgress::on_progress(int64_t epoch, int64_t step, int64_t steps, double loss, double accuracy,
-                                  double images_per_second) {
+void ConsoleProgress::on_progress(int64_t epoch, int64_t step, int64_t steps, double loss,
+                                  double accuracy, double images_per_second) {
   if (!interactive_) return;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(kWidth * step / std::max<int64_t>(1, steps));
@@ -31,11 +32,13 @@ void ConsoleProgress::on_progress(int64_t epoch, int64_t step, int64_t steps, do
   // ETA: the steps left at the mean pace of this process's steps so far.
   const double done = static_cast<double>((epoch - first_epoch_) * steps + step);
   const double left = static_cast<double>((epochs_ - epoch) * steps + (steps - step));
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double eta = done > 0 ? elapsed / done * left : 0.0;
   std::fprintf(progress_, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0fk img/s",
-               static_cast<long long>(epoch), static_cast<long long>(epochs_), bar, static_cast<long long>(step),
-               static_cast<long long>(steps), loss, 100.0 * accuracy, images_per_second / 1000.0);
+               static_cast<long long>(epoch), static_cast<long long>(epochs_), bar,
+               static_cast<long long>(step), static_cast<long long>(steps), loss, 100.0 * accuracy,
+               images_per_second / 1000.0);
   std::fprintf(progress_, " ETA %.0fs", eta);
   std::fprintf(progress_, "\033[K");
   std::fflush(progress_);
@@ -48,7 +51,8 @@ void ConsoleProgress::on_epoch_end(const EpochStats& s) {
   if (std::isfinite(s.val_loss)) {
     std::fprintf(summary_, "  val_loss %.4f  val_acc %.2f%%", s.val_loss, 100.0 * s.val_accuracy);
   }
-  std::fprintf(summary_, "  lr %.2e  %.2fs  %.0fk img/s\n", s.lr, s.seconds, s.images_per_second / 1000.0);
+  std::fprintf(summary_, "  lr %.2e  %.2fs  %.0fk img/s\n", s.lr, s.seconds,
+               s.images_per_second / 1000.0);
   std::fflush(summary_);
 }
 

@@ -19,8 +19,9 @@ void check_new_run_dir(const std::string& dir) {
   if (!fs::exists(dir, ec)) return;
   if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": exists and is not a folder");
   if (!fs::is_empty(dir, ec)) {
-    throw UsageError(dir + ": run folder exists and is not empty (runs are never overwritten; "
-                           "use --resume to continue one)");
+    throw UsageError(dir +
+                     ": run folder exists and is not empty (runs are never overwritten; "
+                     "use --resume to continue one)");
   }
 }
 
@@ -45,15 +46,16 @@ RunFolder start_run(const Config& config, const std::string& dir, const std::str
 
 void note_resume(const RunFolder& run, const std::string& command_line) {
   auto meta = run.read_json(run_files::kMeta);
-  meta["resumes"].push_back({{"time", utc_timestamp()}, {"command", command_line}, {"git_commit", git_commit()}});
+  meta["resumes"].push_back(
+      {{"time", utc_timestamp()}, {"command", command_line}, {"git_commit", git_commit()}});
   run.write_json(run_files::kMeta, meta);
 }
 
-EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run, const TrainResult& trained,
-                        c10::Device device) {
+EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run,
+                        const TrainResult& trained, c10::Device device) {
   save_model(trained.model, run.file(run_files::kModel));
-  auto result = evaluate(*trained.model, data.test, config.model.output, data.info.num_classes(), device,
-                         config.train.eval_batch_size);
+  auto result = evaluate(*trained.model, data.test, config.model.output, data.info.num_classes(),
+                         device, config.train.eval_batch_size);
   run.write_text(run_files::kPredictions, predictions_csv(result, data.test.labels));
   return result;
 }

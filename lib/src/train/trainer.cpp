@@ -22,7 +22,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Dropout's randomness for an epoch is seeded from (seed, epoch): a resumed epoch draws the same masks.
+// Dropout's randomness for an epoch is seeded from (seed, epoch): a resumed epoch draws the same
+// masks.
 uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   return static_cast<uint64_t>(seed) * 1000003ull + static_cast<uint64_t>(epoch);
 }
@@ -36,8 +37,8 @@ uint64_t epoch_seed(int64_t seed, int64_t epoch) {
 
 }  // namespace
 
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run, c10::Device device,
-                        TrainObserver& observer) {
+TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
+                        c10::Device device, TrainObserver& observer) {
   torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
   Classifier model = build_model(config.model, data.info);
   model->to(device);
@@ -50,7 +51,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
 
   const int64_t n = data.train.size();
   const int64_t batch = config.train.batch_size;
-  const int64_t steps = (n + batch - 1) / batch;  // the last, partial batch is used too (as Keras does)
+  const int64_t steps =
+      (n + batch - 1) / batch;  // the last, partial batch is used too (as Keras does)
   const LrSchedule schedule(config.optim, config.schedule, steps, config.train.epochs);
   const std::string& output = config.model.output;
 
@@ -62,7 +64,9 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   for (int64_t epoch = state.epoch + 1; epoch <= config.train.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     torch::manual_seed(epoch_seed(config.seed, epoch));
-    const auto order = seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch)).to(device);
+    const auto order =
+        seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch))
+            .to(device);
     model->train();
     // Running sums stay on the device: reading them (.item()) synchronises, so only when logging.
     auto loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(device));
@@ -73,7 +77,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       const int64_t len = std::min(batch, n - start);
       const auto idx = order.narrow(0, start, len);
       const auto x = to_model_input(images.index_select(0, idx));  // [B, 1, 28, 28]
-      const auto y = labels.index_select(0, idx);                   // [B]
+      const auto y = labels.index_select(0, idx);                  // [B]
       lr = schedule.lr_at((epoch - 1) * steps + step);
       set_learning_rate(*optimizer, lr);
 
@@ -93,7 +97,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
         const double seen = static_cast<double>(start + len);
         const double mean_loss = loss_sum.item<double>() / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
-        observer.on_progress(epoch, step + 1, steps, mean_loss, static_cast<double>(correct.item<int64_t>()) / seen,
+        observer.on_progress(epoch, step + 1, steps, mean_loss,
+                             static_cast<double>(correct.item<int64_t>()) / seen,
                              seen / seconds_since(epoch_start));
       }
     }
@@ -105,7 +110,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     stats.train_accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
     stats.val_loss = stats.val_accuracy = std::nan("");
     if (data.val.size() > 0) {
-      const auto val = evaluate(*model, data.val, output, data.info.num_classes(), device, config.train.eval_batch_size);
+      const auto val = evaluate(*model, data.val, output, data.info.num_classes(), device,
+                                config.train.eval_batch_size);
       stats.val_loss = val.loss;
       stats.val_accuracy = val.accuracy;
     }
@@ -119,8 +125,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     run.write_text(run_files::kHistory, history_csv(state.history));
     observer.on_epoch_end(stats);
   }
-  // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too, in
-  // case the process died between the two writes.
+  // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too,
+  // in case the process died between the two writes.
   run.write_text(run_files::kHistory, history_csv(state.history));
   model->eval();
   return {model, state.history};

@@ -20,15 +20,16 @@ int text_width(const std::string& text, double scale, int thickness) {
   return cv::getTextSize(text, kFont, scale, thickness, &baseline).width;
 }
 
-void put_text_centered(cv::Mat& img, const std::string& text, int x, int y, double scale, const cv::Scalar& color,
-                       int thickness) {
-  cv::putText(img, text, {x - text_width(text, scale, thickness) / 2, y}, kFont, scale, color, thickness,
-              cv::LINE_AA);
+void put_text_centered(cv::Mat& img, const std::string& text, int x, int y, double scale,
+                       const cv::Scalar& color, int thickness) {
+  cv::putText(img, text, {x - text_width(text, scale, thickness) / 2, y}, kFont, scale, color,
+              thickness, cv::LINE_AA);
 }
 
-void put_text_right(cv::Mat& img, const std::string& text, int x, int y, double scale, const cv::Scalar& color,
-                    int thickness) {
-  cv::putText(img, text, {x - text_width(text, scale, thickness), y}, kFont, scale, color, thickness, cv::LINE_AA);
+void put_text_right(cv::Mat& img, const std::string& text, int x, int y, double scale,
+                    const cv::Scalar& color, int thickness) {
+  cv::putText(img, text, {x - text_width(text, scale, thickness), y}, kFont, scale, color,
+              thickness, cv::LINE_AA);
 }
 
 std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {

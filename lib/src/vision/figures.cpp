@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <functional>
 
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include "mnist/vision/canvas.h"
 
@@ -43,14 +43,17 @@ void write_tile_grid(const std::string& path, const std::string& title, const Da
   put_text_centered(img, title, img.cols / 2, 30, kLarge, kBlack, 2);
   const auto images = data.images.contiguous();
   for (size_t i = 0; i < tiles.size(); ++i) {
-    const int x = 4 + static_cast<int>(i % columns) * cell_w, y = 48 + static_cast<int>(i / columns) * cell_h;
+    const int x = 4 + static_cast<int>(i % columns) * cell_w,
+              y = 48 + static_cast<int>(i / columns) * cell_h;
     const auto* pixels = images[tiles[i].index].data_ptr<uint8_t>();
     cv::Mat tile = gray_tile(pixels, h, w, kScale);
     const int tx = x + (cell_w - tile.cols) / 2;
     tile.copyTo(img(cv::Rect(tx, y, tile.cols, tile.rows)));
-    put_text_centered(img, tiles[i].line1, x + cell_w / 2, y + tile.rows + 15, kSmall + 0.06, kBlack, 1);
+    put_text_centered(img, tiles[i].line1, x + cell_w / 2, y + tile.rows + 15, kSmall + 0.06,
+                      kBlack, 1);
     if (!tiles[i].line2.empty()) {
-      put_text_centered(img, tiles[i].line2, x + cell_w / 2, y + tile.rows + 31, kSmall, tiles[i].color2, 1);
+      put_text_centered(img, tiles[i].line2, x + cell_w / 2, y + tile.rows + 31, kSmall,
+                        tiles[i].color2, 1);
     }
   }
   save_png(img, path);
@@ -80,8 +83,13 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
   ymin -= pad;
   ymax += pad;
   if (xmax <= xmin) xmax = xmin + 1;
-  auto px = [&](double x) { return plot.x + static_cast<int>(std::lround((x - xmin) / (xmax - xmin) * plot.width)); };
-  auto py = [&](double y) { return plot.y + plot.height - static_cast<int>(std::lround((y - ymin) / (ymax - ymin) * plot.height)); };
+  auto px = [&](double x) {
+    return plot.x + static_cast<int>(std::lround((x - xmin) / (xmax - xmin) * plot.width));
+  };
+  auto py = [&](double y) {
+    return plot.y + plot.height -
+           static_cast<int>(std::lround((y - ymin) / (ymax - ymin) * plot.height));
+  };
 
   put_text_centered(img, title, plot.x + plot.width / 2, area.y + 26, kLarge, kBlack, 2);
   const auto yticks = nice_ticks(ymin, ymax, 7);
@@ -89,7 +97,8 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
   for (double v : yticks) {
     if (v < ymin || v > ymax) continue;
     cv::line(img, {plot.x, py(v)}, {plot.x + plot.width, py(v)}, kGrid, 1);
-    const std::string label = as_percent ? tick_label(100 * v, 100 * ystep) + "%" : tick_label(v, ystep);
+    const std::string label =
+        as_percent ? tick_label(100 * v, 100 * ystep) + "%" : tick_label(v, ystep);
     put_text_right(img, label, plot.x - 6, py(v) + 5, kSmall, kAxis);
   }
   for (double v : nice_ticks(xmin, xmax, 11)) {
@@ -98,7 +107,8 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
     put_text_centered(img, tick_label(v, 1), px(v), plot.y + plot.height + 20, kSmall, kAxis);
   }
   cv::rectangle(img, plot, kAxis, 1);
-  put_text_centered(img, "epoch", plot.x + plot.width / 2, plot.y + plot.height + 42, kMedium, kBlack);
+  put_text_centered(img, "epoch", plot.x + plot.width / 2, plot.y + plot.height + 42, kMedium,
+                    kBlack);
   // A vertical label: drawn horizontally on its own image, rotated, pasted left of the axis.
   cv::Mat label(22, text_width(ylabel, kMedium) + 8, CV_8UC3, kWhite);
   put_text_centered(label, ylabel, label.cols / 2, 16, kMedium, kBlack);
@@ -106,8 +116,11 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
   const int ly = std::max(area.y, plot.y + plot.height / 2 - label.rows / 2);
   label.copyTo(img(cv::Rect(area.x + 4, ly, label.cols, std::min(label.rows, img.rows - ly))));
 
-  // The legend goes where the curves are not: top right for falling ones, bottom right for rising ones.
-  int legend_y = legend_at_bottom ? plot.y + plot.height - 12 - 20 * static_cast<int>(series.size() - 1) : plot.y + 18;
+  // The legend goes where the curves are not: top right for falling ones, bottom right for rising
+  // ones.
+  int legend_y = legend_at_bottom
+                     ? plot.y + plot.height - 12 - 20 * static_cast<int>(series.size() - 1)
+                     : plot.y + 18;
   for (const auto& s : series) {
     std::vector<cv::Point> points;
     for (size_t i = 0; i < s.x.size(); ++i) {
@@ -124,14 +137,16 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
     const int tx = plot.x + plot.width - 12 - text_width(text, kSmall);
     cv::line(img, {tx - 30, legend_y - 5}, {tx - 6, legend_y - 5}, s.color, 2, cv::LINE_AA);
     cv::circle(img, {tx - 18, legend_y - 5}, 4, s.color, cv::FILLED, cv::LINE_AA);
-    cv::putText(img, text, {tx, legend_y}, cv::FONT_HERSHEY_SIMPLEX, kSmall, kBlack, 1, cv::LINE_AA);
+    cv::putText(img, text, {tx, legend_y}, cv::FONT_HERSHEY_SIMPLEX, kSmall, kBlack, 1,
+                cv::LINE_AA);
     legend_y += 20;
   }
 }
 
 }  // namespace
 
-void write_sample_grid(const std::string& path, const Dataset& data, const DatasetInfo& info, int count) {
+void write_sample_grid(const std::string& path, const Dataset& data, const DatasetInfo& info,
+                       int count) {
   std::vector<Tile> tiles;
   const auto labels = data.labels.to(torch::kCPU);
   for (int64_t i = 0; i < std::min<int64_t>(count, data.size()); ++i) {
@@ -157,7 +172,8 @@ void write_training_curves(const std::string& path, const std::vector<EpochStats
   save_png(img, path);
 }
 
-void write_confusion_heatmap(const std::string& path, const at::Tensor& confusion, const DatasetInfo& info) {
+void write_confusion_heatmap(const std::string& path, const at::Tensor& confusion,
+                             const DatasetInfo& info) {
   const auto c = confusion.to(torch::kCPU).to(torch::kInt64).contiguous();
   const int k = static_cast<int>(c.size(0));
   constexpr int kCell = 52;
@@ -174,24 +190,29 @@ void write_confusion_heatmap(const std::string& path, const at::Tensor& confusio
     hits += acc[i][i];
     for (int j = 0; j < k; ++j) {
       // Shade by the row's share (0..1), with a square root so that small confusions stay visible.
-      const double share = row > 0 ? static_cast<double>(acc[i][j]) / static_cast<double>(row) : 0.0;
+      const double share =
+          row > 0 ? static_cast<double>(acc[i][j]) / static_cast<double>(row) : 0.0;
       const double t = std::sqrt(share);
       const cv::Rect cell(left + j * kCell, top + i * kCell, kCell, kCell);
       cv::rectangle(img, cell, blues(t), cv::FILLED);
       cv::rectangle(img, cell, kGrid, 1);
       if (acc[i][j] > 0) {
-        put_text_centered(img, std::to_string(acc[i][j]), cell.x + kCell / 2, cell.y + kCell / 2 + 5, kSmall,
-                          t > 0.55 ? kWhite : kBlack, i == j ? 2 : 1);
+        put_text_centered(img, std::to_string(acc[i][j]), cell.x + kCell / 2,
+                          cell.y + kCell / 2 + 5, kSmall, t > 0.55 ? kWhite : kBlack,
+                          i == j ? 2 : 1);
       }
     }
-    put_text_right(img, info.class_names[static_cast<size_t>(i)], left - 8, top + i * kCell + kCell / 2 + 6, kMedium,
-                   kBlack);
-    put_text_centered(img, std::to_string(i), left + i * kCell + kCell / 2, top + k * kCell + 20, kMedium, kBlack);
+    put_text_right(img, info.class_names[static_cast<size_t>(i)], left - 8,
+                   top + i * kCell + kCell / 2 + 6, kMedium, kBlack);
+    put_text_centered(img, std::to_string(i), left + i * kCell + kCell / 2, top + k * kCell + 20,
+                      kMedium, kBlack);
   }
-  const std::string title = "Confusion matrix (test accuracy " +
-                            percent(total > 0 ? static_cast<double>(hits) / static_cast<double>(total) : 0.0, 2) + ")";
+  const std::string title =
+      "Confusion matrix (test accuracy " +
+      percent(total > 0 ? static_cast<double>(hits) / static_cast<double>(total) : 0.0, 2) + ")";
   put_text_centered(img, title, img.cols / 2, 32, kLarge, kBlack, 2);
-  put_text_centered(img, "predicted class", left + k * kCell / 2, top + k * kCell + 50, kMedium, kBlack);
+  put_text_centered(img, "predicted class", left + k * kCell / 2, top + k * kCell + 50, kMedium,
+                    kBlack);
   cv::Mat label(22, text_width("true class", kMedium) + 8, CV_8UC3, kWhite);
   put_text_centered(label, "true class", label.cols / 2, 16, kMedium, kBlack);
   cv::rotate(label, label, cv::ROTATE_90_COUNTERCLOCKWISE);
@@ -212,12 +233,14 @@ void write_misclassified(const std::string& path, const Dataset& test, const Eva
     if (pred[i] != y[i]) wrong.push_back(i);
   }
   // Most confidently wrong first: the mistakes that matter.
-  std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) { return p[a * k + pred[a]] > p[b * k + pred[b]]; });
+  std::stable_sort(wrong.begin(), wrong.end(),
+                   [&](int64_t a, int64_t b) { return p[a * k + pred[a]] > p[b * k + pred[b]]; });
   std::vector<Tile> tiles;
   for (size_t i = 0; i < std::min<size_t>(wrong.size(), static_cast<size_t>(count)); ++i) {
     const int64_t idx = wrong[i];
     tiles.push_back({idx, "true " + info.class_names[static_cast<size_t>(y[idx])],
-                     "pred " + info.class_names[static_cast<size_t>(pred[idx])] + " " + percent(p[idx * k + pred[idx]], 1),
+                     "pred " + info.class_names[static_cast<size_t>(pred[idx])] + " " +
+                         percent(p[idx * k + pred[idx]], 1),
                      kRed});
   }
   const std::string title = std::to_string(wrong.size()) + " misclassified test images of " +
@@ -225,9 +248,11 @@ void write_misclassified(const std::string& path, const Dataset& test, const Eva
   write_tile_grid(path, title, test, tiles, 10);
 }
 
-void write_run_figures(const RunFolder& run, const Splits& data, const std::vector<EpochStats>& history,
-                       const EvalResult& result) {
-  const auto plot = [&](const char* name) { return run.file(std::string(run_files::kPlots) + "/" + name); };
+void write_run_figures(const RunFolder& run, const Splits& data,
+                       const std::vector<EpochStats>& history, const EvalResult& result) {
+  const auto plot = [&](const char* name) {
+    return run.file(std::string(run_files::kPlots) + "/" + name);
+  };
   std::filesystem::create_directories(run.file(run_files::kPlots));
   write_sample_grid(plot("samples.png"), data.train, data.info);
   write_training_curves(plot("curves.png"), history);

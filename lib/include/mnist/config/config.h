@@ -1,10 +1,12 @@
 #pragma once
-// The experiment config: typed structs whose initialisers are the documented defaults, one mapping from
-// JSON onto them, and `--set key.path=value` overrides applied to the JSON before that mapping so that
-// they get the same checks. Unknown keys and wrong types are errors naming the full key path.
+// The experiment config: typed structs whose initialisers are the documented defaults, one mapping
+// from JSON onto them, and `--set key.path=value` overrides applied to the JSON before that mapping
+// so that they get the same checks. Unknown keys and wrong types are errors naming the full key
+// path.
 //
-// A config file gives only the keys that differ from the defaults; the resolved config (every key) is
-// saved in the run folder as config.json, which is enough to rebuild the model and re-run the recipe.
+// A config file gives only the keys that differ from the defaults; the resolved config (every key)
+// is saved in the run folder as config.json, which is enough to rebuild the model and re-run the
+// recipe.
 
 #include <cstdint>
 #include <string>
@@ -33,21 +35,21 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  int64_t epochs = 10;            // passes over the training split, >= 1
-  int64_t batch_size = 32;        // images per optimiser step, >= 1
-  int64_t eval_batch_size = 1000; // images per forward pass when evaluating (speed only)
-  int64_t log_every = 100;        // steps between progress-line refreshes and NaN checks
+  int64_t epochs = 10;             // passes over the training split, >= 1
+  int64_t batch_size = 32;         // images per optimiser step, >= 1
+  int64_t eval_batch_size = 1000;  // images per forward pass when evaluating (speed only)
+  int64_t log_every = 100;         // steps between progress-line refreshes and NaN checks
 };
 
 struct OptimConfig {
-  std::string name = "adam";   // adam | adamw | sgd
-  double lr = 1e-3;            // peak learning rate (schedules scale it)
-  double beta1 = 0.9;          // adam/adamw first-moment decay
-  double beta2 = 0.999;        // adam/adamw second-moment decay
-  double eps = 1e-8;           // adam/adamw denominator term (Keras uses 1e-7)
-  double weight_decay = 0.0;   // L2 (adam, sgd) or decoupled (adamw)
-  double momentum = 0.9;       // sgd only
-  bool nesterov = false;       // sgd only
+  std::string name = "adam";  // adam | adamw | sgd
+  double lr = 1e-3;           // peak learning rate (schedules scale it)
+  double beta1 = 0.9;         // adam/adamw first-moment decay
+  double beta2 = 0.999;       // adam/adamw second-moment decay
+  double eps = 1e-8;          // adam/adamw denominator term (Keras uses 1e-7)
+  double weight_decay = 0.0;  // L2 (adam, sgd) or decoupled (adamw)
+  double momentum = 0.9;      // sgd only
+  bool nesterov = false;      // sgd only
 };
 
 struct ScheduleConfig {
@@ -59,8 +61,9 @@ struct ScheduleConfig {
 
 struct Config {
   std::string description;  // free text, kept in the run folder
-  int64_t seed = 42;        // seeds initial weights, the validation split, shuffling, dropout
-  std::string device = "auto";  // auto (CUDA when LibTorch has it and a GPU is present) | cpu | cuda
+  int64_t seed = 1;         // seeds initial weights, the validation split, shuffling, dropout
+  std::string device =
+      "auto";           // auto (CUDA when LibTorch has it and a GPU is present) | cpu | cuda
   int64_t threads = 1;  // intra-op threads; measured: 1 is fastest for small batches on 2 cores
   DataConfig data;
   ModelConfig model;
@@ -69,8 +72,9 @@ struct Config {
   ScheduleConfig schedule;
 };
 
-/// Maps `j` onto the defaults. Throws UsageError "<source>: <key.path>: <problem>" for an unknown key,
-/// a wrong type or a value out of range. `source` names where the JSON came from (a file, a --set).
+/// Maps `j` onto the defaults. Throws UsageError "<source>: <key.path>: <problem>" for an unknown
+/// key, a wrong type or a value out of range. `source` names where the JSON came from (a file, a
+/// --set).
 Config config_from_json(const nlohmann::json& j, const std::string& source);
 
 /// Every key with its value: what config.json of a run folder holds.
@@ -79,16 +83,17 @@ nlohmann::json config_to_json(const Config& config);
 /// Reads and parses a JSON object from `path`; UsageError naming `path` when it cannot.
 nlohmann::json read_json_file(const std::string& path);
 
-/// Applies one "a.b.c=value" assignment to `j` (value parsed as JSON, else taken as a string), creating
-/// objects on the way. UsageError naming the assignment when it is malformed.
+/// Applies one "a.b.c=value" assignment to `j` (value parsed as JSON, else taken as a string),
+/// creating objects on the way. UsageError naming the assignment when it is malformed.
 void apply_override(nlohmann::json& j, const std::string& assignment);
 
-/// Reads `path`, applies `overrides` in order (each checked as it comes, so an error names the --set
-/// at fault rather than the file), converts, and makes data.dir absolute from the current directory.
+/// Reads `path`, applies `overrides` in order (each checked as it comes, so an error names the
+/// --set at fault rather than the file), converts, and makes data.dir absolute from the current
+/// directory.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 
-/// A run folder's config.json with overrides. Errors in the folder's own file are DataError (it is a
-/// file read during the run); errors in the overrides are UsageError.
+/// A run folder's config.json with overrides. Errors in the folder's own file are DataError (it is
+/// a file read during the run); errors in the overrides are UsageError.
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides);
 
 }  // namespace mnist

@@ -8,12 +8,12 @@
 namespace mnist {
 
 /// Sets LibTorch's intra-op threads and OpenBLAS' threads to `threads` (>= 1), one inter-op thread,
-/// and raises glibc's mmap/trim thresholds so that the training loop's buffers are reused instead of
-/// being returned to the kernel on every free (which costs millions of page faults per run).
+/// and raises glibc's mmap/trim thresholds so that the training loop's buffers are reused instead
+/// of being returned to the kernel on every free (which costs millions of page faults per run).
 void configure_runtime(int threads);
 
-/// "cpu" -> CPU; "cuda" -> the first GPU, or UsageError naming `key` if LibTorch has no usable CUDA;
-/// "auto" -> CUDA when available, else CPU.
+/// "cpu" -> CPU; "cuda" -> the first GPU, or UsageError naming `key` if LibTorch has no usable
+/// CUDA; "auto" -> CUDA when available, else CPU.
 c10::Device resolve_device(const std::string& name, const std::string& key = "device");
 
 /// LibTorch's version, e.g. "1.13.1".

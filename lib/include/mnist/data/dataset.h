@@ -1,7 +1,7 @@
 #pragma once
-// The data set in memory: uint8 images and int64 labels as whole tensors (MNIST's 70k images are 55 MB),
-// the seeded train/validation split, the per-epoch shuffle, and the one function that turns pixels into
-// model input. Data flows one way: IDX files -> these tensors -> batches -> model.
+// The data set in memory: uint8 images and int64 labels as whole tensors (MNIST's 70k images are 55
+// MB), the seeded train/validation split, the per-epoch shuffle, and the one function that turns
+// pixels into model input. Data flows one way: IDX files -> these tensors -> batches -> model.
 
 #include <cstdint>
 #include <string>
@@ -15,8 +15,8 @@ namespace mnist {
 
 /// What a data set is: its name, image geometry and class names.
 struct DatasetInfo {
-  std::string name;                      // "mnist" | "fashion-mnist"
-  int64_t channels = 1;                  // 1 for both gray-scale sets
+  std::string name;      // "mnist" | "fashion-mnist"
+  int64_t channels = 1;  // 1 for both gray-scale sets
   int64_t height = 28;
   int64_t width = 28;
   std::vector<std::string> class_names;  // index = label
@@ -53,12 +53,12 @@ Splits load_splits(const DataConfig& data, int64_t seed);
 /// Loads only the test split (evaluation).
 Dataset load_test_split(const DataConfig& data);
 
-/// A permutation of 0..n-1 (int64 [n]) that depends only on (seed, stream): the same on every platform
-/// and after a resume, so shuffling needs no saved RNG state.
+/// A permutation of 0..n-1 (int64 [n]) that depends only on (seed, stream): the same on every
+/// platform and after a resume, so shuffling needs no saved RNG state.
 at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream);
 
-/// The only place pixels become model input: uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1] (Keras'
-/// x / 255), on the images' device. Training, evaluation and prediction all call this.
+/// The only place pixels become model input: uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1]
+/// (Keras' x / 255), on the images' device. Training, evaluation and prediction all call this.
 at::Tensor to_model_input(const at::Tensor& images);
 
 }  // namespace mnist

@@ -15,25 +15,26 @@
 namespace mnist {
 
 struct EvalResult {
-  double loss = 0.0;          // mean per-sample loss under the model's output head
-  double accuracy = 0.0;      // fraction in [0, 1]
-  int64_t count = 0;          // samples evaluated
-  at::Tensor confusion;       // int64 [K, K] on CPU: rows = true class, columns = predicted
-  at::Tensor predictions;     // int64 [N] on CPU
-  at::Tensor probabilities;   // float [N, K] on CPU, rows sum to one
+  double loss = 0.0;         // mean per-sample loss under the model's output head
+  double accuracy = 0.0;     // fraction in [0, 1]
+  int64_t count = 0;         // samples evaluated
+  at::Tensor confusion;      // int64 [K, K] on CPU: rows = true class, columns = predicted
+  at::Tensor predictions;    // int64 [N] on CPU
+  at::Tensor probabilities;  // float [N, K] on CPU, rows sum to one
 };
 
-/// Runs `model` over `data` in batches of `batch_size` under inference mode on `device` (where the model
-/// already is), with `output` ("softmax" | "sigmoid") deciding loss and probabilities. Leaves the model
-/// in eval mode. `data` must not be empty.
+/// Runs `model` over `data` in batches of `batch_size` under inference mode on `device` (where the
+/// model already is), with `output` ("softmax" | "sigmoid") deciding loss and probabilities. Leaves
+/// the model in eval mode. `data` must not be empty.
 EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
                     int64_t num_classes, c10::Device device, int64_t batch_size);
 
 struct ClassMetrics {
-  double precision = 0.0;  // of the samples predicted as this class, the fraction that are (0 if none)
-  double recall = 0.0;     // of the samples of this class, the fraction found
-  double f1 = 0.0;         // harmonic mean of the two (0 when both are 0)
-  int64_t support = 0;     // samples of this class
+  double precision =
+      0.0;              // of the samples predicted as this class, the fraction that are (0 if none)
+  double recall = 0.0;  // of the samples of this class, the fraction found
+  double f1 = 0.0;      // harmonic mean of the two (0 when both are 0)
+  int64_t support = 0;  // samples of this class
 };
 
 /// Per-class metrics from a confusion matrix (rows = true, columns = predicted).

@@ -1,7 +1,7 @@
 #pragma once
-// File helpers with the guarantees the run folder relies on: whole reads with a size cap, and writes
-// that are atomic (a temporary file in the same folder, flushed, then renamed over the target), so a
-// reader never sees a half-written file, whatever moment the process is killed at.
+// File helpers with the guarantees the run folder relies on: whole reads with a size cap, and
+// writes that are atomic (a temporary file in the same folder, flushed, then renamed over the
+// target), so a reader never sees a half-written file, whatever moment the process is killed at.
 
 #include <cstdint>
 #include <string>
@@ -9,16 +9,17 @@
 
 namespace mnist {
 
-/// Reads all of `path`. A name ending in ".gz" must be gzip (checked by its magic bytes, not trusted
-/// to zlib's transparent mode) and is decompressed to its end, so a truncated stream or a bad CRC is
-/// an error. More than `max_bytes` (after decompression) is an error too, without allocating that much.
-/// Errors are DataError naming `path`.
+/// Reads all of `path`. A name ending in ".gz" must be gzip (checked by its magic bytes, not
+/// trusted to zlib's transparent mode) and is decompressed to its end, so a truncated stream or a
+/// bad CRC is an error. More than `max_bytes` (after decompression) is an error too, without
+/// allocating that much. Errors are DataError naming `path`.
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes);
 
 /// Writes `bytes` to `path` atomically (temp + fsync + rename). RunError naming `path` on failure.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
-/// Writes `bytes` to `path` gzip-compressed (tests and fixtures). RunError naming `path` on failure.
+/// Writes `bytes` to `path` gzip-compressed (tests and fixtures). RunError naming `path` on
+/// failure.
 void write_file_gzip(const std::string& path, const std::string& bytes);
 
 /// Reads a small text file; DataError naming `path` when it cannot.

@@ -1,7 +1,7 @@
 #pragma once
-// A run folder: everything a run produced, enough to evaluate, predict, plot and compare without the
-// original command line. Runs are never overwritten; every file is written atomically; metrics.json is
-// written last, so its presence means the run finished.
+// A run folder: everything a run produced, enough to evaluate, predict, plot and compare without
+// the original command line. Runs are never overwritten; every file is written atomically;
+// metrics.json is written last, so its presence means the run finished.
 
 #include <string>
 
@@ -11,11 +11,11 @@ namespace mnist {
 
 // File names that scripts outside the code read: renaming one is a contract change.
 namespace run_files {
-inline constexpr const char* kConfig = "config.json";           // resolved config, every key
-inline constexpr const char* kMeta = "meta.json";               // commit, versions, device, times
-inline constexpr const char* kHistory = "history.csv";          // one row per finished epoch
-inline constexpr const char* kCheckpoint = "checkpoint.pt";     // model + optimiser + epoch + history
-inline constexpr const char* kModel = "model.pt";               // final weights
+inline constexpr const char* kConfig = "config.json";        // resolved config, every key
+inline constexpr const char* kMeta = "meta.json";            // commit, versions, device, times
+inline constexpr const char* kHistory = "history.csv";       // one row per finished epoch
+inline constexpr const char* kCheckpoint = "checkpoint.pt";  // model + optimiser + epoch + history
+inline constexpr const char* kModel = "model.pt";            // final weights
 inline constexpr const char* kPredictions = "predictions.csv";  // per test sample
 inline constexpr const char* kMetrics = "metrics.json";         // final test metrics (written last)
 inline constexpr const char* kPlots = "plots";                  // PNG figures
@@ -23,8 +23,8 @@ inline constexpr const char* kPlots = "plots";                  // PNG figures
 
 class RunFolder {
  public:
-  /// Creates `dir` (and its parents) for a new run. UsageError naming `dir` when it exists and is not
-  /// an empty folder, or cannot be created.
+  /// Creates `dir` (and its parents) for a new run. UsageError naming `dir` when it exists and is
+  /// not an empty folder, or cannot be created.
   static RunFolder create(const std::string& dir);
 
   /// An existing run folder. DataError naming `dir` when it is not a folder holding config.json.

@@ -1,6 +1,7 @@
 #pragma once
 // What every model of this project is: a module from images to class logits. Apps and the training
-// loop hold models through this base, so a new architecture needs only a new module and a factory case.
+// loop hold models through this base, so a new architecture needs only a new module and a factory
+// case.
 
 #include <memory>
 

@@ -1,7 +1,8 @@
 #pragma once
-// The tutorial's multi-layer perceptron: Flatten -> [Linear -> activation -> Dropout] per hidden size
-// -> Linear to the classes. It returns logits; how they become probabilities (softmax or the tutorial's
-// sigmoid) is the output head's business (train/loss.h).
+// The tutorial's multi-layer perceptron: Flatten -> [Linear -> activation -> Dropout] per hidden
+// size
+// -> Linear to the classes. It returns logits; how they become probabilities (softmax or the
+// tutorial's sigmoid) is the output head's business (train/loss.h).
 
 #include <string>
 #include <vector>
@@ -13,12 +14,12 @@
 namespace mnist {
 
 struct MLPOptions {
-  int64_t in_features = 784;                     // C * H * W of the input images
-  std::vector<int64_t> hidden_sizes = {150, 50}; // one Linear + activation per entry
+  int64_t in_features = 784;                      // C * H * W of the input images
+  std::vector<int64_t> hidden_sizes = {150, 50};  // one Linear + activation per entry
   int64_t num_classes = 10;
-  std::string activation = "relu";               // relu | tanh | sigmoid | gelu
-  double dropout = 0.0;                          // after each hidden activation; 0 = no Dropout layer
-  std::string init = "torch";                    // torch | glorot (Keras: Glorot-uniform weights, zero bias)
+  std::string activation = "relu";  // relu | tanh | sigmoid | gelu
+  double dropout = 0.0;             // after each hidden activation; 0 = no Dropout layer
+  std::string init = "torch";       // torch | glorot (Keras: Glorot-uniform weights, zero bias)
 };
 
 class MLPImpl : public ClassifierImpl {
@@ -27,8 +28,8 @@ class MLPImpl : public ClassifierImpl {
   at::Tensor forward(const at::Tensor& images) override;
 
  private:
-  // Registered as "layers": its parameters are checkpoint keys "layers.0.weight", ... (renaming is a
-  // format change).
+  // Registered as "layers": its parameters are checkpoint keys "layers.0.weight", ... (renaming is
+  // a format change).
   torch::nn::Sequential layers_;
 };
 

@@ -1,8 +1,9 @@
 #pragma once
 // The checkpoint written after every epoch: one archive holding the model, the optimiser (Adam's
 // moments and step counts), the number of finished epochs and the history so far. The learning-rate
-// schedule and the data/dropout randomness are functions of (seed, epoch, step), so the epoch is all
-// the state they need. Written atomically: a kill at any moment leaves the previous checkpoint whole.
+// schedule and the data/dropout randomness are functions of (seed, epoch, step), so the epoch is
+// all the state they need. Written atomically: a kill at any moment leaves the previous checkpoint
+// whole.
 
 #include <string>
 #include <vector>
@@ -15,15 +16,16 @@
 namespace mnist {
 
 struct TrainingState {
-  int64_t epoch = 0;                 // finished epochs
-  std::vector<EpochStats> history;   // one entry per finished epoch
+  int64_t epoch = 0;                // finished epochs
+  std::vector<EpochStats> history;  // one entry per finished epoch
 };
 
-void save_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                     const TrainingState& state);
+void save_checkpoint(const std::string& path, ClassifierImpl& model,
+                     torch::optim::Optimizer& optimizer, const TrainingState& state);
 
 /// Restores `model` and `optimizer` (built from the run's config) and returns the state. DataError
 /// naming `path` when the file is corrupt or belongs to another model.
-TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer);
+TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
+                              torch::optim::Optimizer& optimizer);
 
 }  // namespace mnist

@@ -4,9 +4,9 @@
 //
 // "softmax": probabilities = softmax(logits), loss = cross-entropy.
 // "sigmoid": the Keras tutorial's Dense(10, activation='sigmoid') trained with
-//   sparse_categorical_crossentropy. Keras clips each sigmoid output to [1e-7, 1 - 1e-7], takes the log,
-//   and applies softmax cross-entropy to those logs: the loss is -log(c_y / sum_k c_k) with
-//   c = clip(sigmoid(z)); its probabilities are the normalised clipped sigmoids c / sum(c).
+//   sparse_categorical_crossentropy. Keras clips each sigmoid output to [1e-7, 1 - 1e-7], takes the
+//   log, and applies softmax cross-entropy to those logs: the loss is -log(c_y / sum_k c_k) with c
+//   = clip(sigmoid(z)); its probabilities are the normalised clipped sigmoids c / sum(c).
 
 #include <string>
 
@@ -18,7 +18,8 @@ namespace mnist {
 inline constexpr double kKerasEpsilon = 1e-7;
 
 /// Mean loss of `logits` [B, K] against int64 `targets` [B] for `output` ("softmax" | "sigmoid").
-at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets, const std::string& output);
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               const std::string& output);
 
 /// Per-sample losses [B] (for evaluation sums).
 at::Tensor classification_loss_per_sample(const at::Tensor& logits, const at::Tensor& targets,

@@ -2,8 +2,9 @@
 // Optimisers and learning-rate schedules from config.
 //
 // The schedule is a pure function of the global step rather than one of LibTorch's stateful
-// LRScheduler objects: LibTorch 1.13 ships only StepLR, whose step count is not serialisable, while a
-// function of the step makes a resumed run bit-identical to an uninterrupted one with nothing to save.
+// LRScheduler objects: LibTorch 1.13 ships only StepLR, whose step count is not serialisable, while
+// a function of the step makes a resumed run bit-identical to an uninterrupted one with nothing to
+// save.
 
 #include <memory>
 #include <vector>

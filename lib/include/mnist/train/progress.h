@@ -1,6 +1,6 @@
 #pragma once
-// The console observer of training: a progress line refreshed in place on a terminal (loss, accuracy,
-// images/s, ETA), and one summary line per epoch on stdout in every case.
+// The console observer of training: a progress line refreshed in place on a terminal (loss,
+// accuracy, images/s, ETA), and one summary line per epoch on stdout in every case.
 
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,7 @@
 #pragma once
 // The life of a run folder, in the order the apps call it:
-//   check_new_run_dir -> (load data) -> start_run -> train_model -> evaluate_run -> (figures) -> complete_run
+//   check_new_run_dir -> (load data) -> start_run -> train_model -> evaluate_run -> (figures) ->
+//   complete_run
 // Data is loaded before the folder is created, so bad data leaves no folder behind; metrics.json is
 // written last, so a folder without it never looks finished.
 
@@ -27,8 +28,8 @@ RunFolder start_run(const Config& config, const std::string& dir, const std::str
 void note_resume(const RunFolder& run, const std::string& command_line);
 
 /// After training: writes model.pt, evaluates on the test split, writes predictions.csv.
-EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run, const TrainResult& trained,
-                        c10::Device device);
+EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run,
+                        const TrainResult& trained, c10::Device device);
 
 /// Last: metrics.json and the end time in meta.json. From here on the run counts as finished.
 void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info);

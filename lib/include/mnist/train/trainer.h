@@ -1,6 +1,7 @@
 #pragma once
-// The training loop: seeded, resumable, checkpointed after every epoch. It returns what it measured;
-// how progress is shown is the observer's business (train/progress.h has the console one).
+// The training loop: seeded, resumable, checkpointed after every epoch. It returns what it
+// measured; how progress is shown is the observer's business (train/progress.h has the console
+// one).
 
 #include <vector>
 
@@ -33,10 +34,10 @@ struct TrainResult {
 };
 
 /// Trains `config`'s model on `data` on `device`. After every epoch, a checkpoint goes into `run`
-/// atomically and then history.csv is rewritten from it. When `run` already holds a checkpoint, the run
-/// continues after its last finished epoch, giving the same result as an uninterrupted run.
+/// atomically and then history.csv is rewritten from it. When `run` already holds a checkpoint, the
+/// run continues after its last finished epoch, giving the same result as an uninterrupted run.
 /// RunError when the loss becomes NaN or infinite (the checkpoint of the last good epoch stays).
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run, c10::Device device,
-                        TrainObserver& observer);
+TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
+                        c10::Device device, TrainObserver& observer);
 
 }  // namespace mnist

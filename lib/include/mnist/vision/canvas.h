@@ -20,8 +20,8 @@ inline const cv::Scalar kRed(40, 39, 214);      // matplotlib's C3
 void put_text_centered(cv::Mat& img, const std::string& text, int x, int y, double scale,
                        const cv::Scalar& color, int thickness = 1);
 /// Text whose right end is at x, baseline at y.
-void put_text_right(cv::Mat& img, const std::string& text, int x, int y, double scale, const cv::Scalar& color,
-                    int thickness = 1);
+void put_text_right(cv::Mat& img, const std::string& text, int x, int y, double scale,
+                    const cv::Scalar& color, int thickness = 1);
 /// Width in pixels of `text` at `scale`.
 int text_width(const std::string& text, double scale, int thickness = 1);
 

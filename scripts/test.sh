@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The second command of the README, and what CI runs: installs what is missing, fetches MNIST (the
+# end-to-end test trains on it), builds, checks formatting (in CI), and runs the whole test suite.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+scripts/install_deps.sh
+scripts/fetch_mnist.sh
+scripts/build.sh
+
+if [ "${CI:-}" = "true" ]; then
+  git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
+  echo "clang-format: clean"
+fi
+
+MNIST_REQUIRE_REAL_DATA=1 ctest --test-dir build --output-on-failure -j"$(nproc)"
