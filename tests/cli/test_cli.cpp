@@ -2,7 +2,12 @@
 // binaries: exit statuses, one `error:` line naming the file or key, run folders never overwritten
 // and never looking complete after a failure, the run folder's files, eval --json, and --resume.
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -204,6 +209,49 @@ TEST_F(Cli, ResumeFinishesAnUnfinishedRun) {
   EXPECT_EQ(testing::read_bytes(tmp / "run/metrics.json"),
             testing::read_bytes(run() + "/metrics.json"));
   EXPECT_EQ(json::parse(testing::read_bytes(tmp / "run/meta.json"))["resumes"].size(), 1u);
+}
+
+// The real thing: SIGKILL at an arbitrary moment after the first epoch, then --resume. The resumed
+// run must end with exactly the history and metrics of an uninterrupted one.
+TEST_F(Cli, KilledRunResumesToTheSameResult) {
+  TempDir tmp;
+  testing::write_synthetic_mnist(tmp / "data", 12000, 500);
+  const std::string base = kTrain + " --config " + q(config()) +
+                           " --set data.dir=" + q(tmp / "data") +
+                           " --set train.epochs=4 --set 'model.hidden_sizes=[128]'";
+  ASSERT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+
+  const auto started = testing::run_command("exec " + base + " --run-dir " + q(tmp / "cut") +
+                                            " >/dev/null 2>&1 & echo $!");
+  const pid_t pid = std::stoi(started.out);
+  // Kill once the first epoch's row is in history.csv (the checkpoint is on disk before it).
+  for (int i = 0;
+       i < 3000 && testing::lines(testing::read_bytes(tmp / "cut/history.csv")).size() < 2; ++i) {
+    ::usleep(5000);
+  }
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);  // not our child when started through sh; then this returns at once
+  for (int i = 0; i < 200 && ::kill(pid, 0) == 0; ++i) ::usleep(10000);
+  ASSERT_FALSE(fs::exists(tmp / "cut/metrics.json")) << "the run finished before it was killed";
+
+  const auto resumed = testing::run_command(kTrain + " --resume " + q(tmp / "cut"));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  // Every column but the two timings (seconds, images_per_second), which differ between runs.
+  const auto strip_times = [](const std::string& csv) {
+    std::string out;
+    for (const auto& line : testing::lines(csv)) {
+      std::stringstream cells(line);
+      std::string cell;
+      for (int i = 0; i < 6 && std::getline(cells, cell, ','); ++i) out += cell + ",";
+      out += "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(strip_times(testing::read_bytes(tmp / "cut/history.csv")),
+            strip_times(testing::read_bytes(tmp / "whole/history.csv")));
+  EXPECT_EQ(testing::read_bytes(tmp / "cut/metrics.json"),
+            testing::read_bytes(tmp / "whole/metrics.json"));
 }
 
 TEST_F(Cli, EvalOfABrokenRunFolderExitsOne) {
