@@ -6,9 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-scripts/install_deps.sh
-scripts/fetch_mnist.sh
-scripts/build.sh
+scripts/setup.sh
 
 run="runs/mnist_mlp_seed-$(date -u +%Y%m%d-%H%M%S)"
 build/bin/mnist-train --config configs/mnist_mlp_seed.json --run-dir "$run"

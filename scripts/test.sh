@@ -5,9 +5,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-scripts/install_deps.sh
-scripts/fetch_mnist.sh
-scripts/build.sh
+scripts/setup.sh
 
 if [ "${CI:-}" = "true" ]; then
   git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror

@@ -35,12 +35,11 @@ void ConsoleProgress::on_progress(int64_t epoch, int64_t step, int64_t steps, do
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double eta = done > 0 ? elapsed / done * left : 0.0;
-  std::fprintf(progress_, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0fk img/s",
+  std::fprintf(progress_,
+               "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0fk img/s ETA %.0fs\033[K",
                static_cast<long long>(epoch), static_cast<long long>(epochs_), bar,
                static_cast<long long>(step), static_cast<long long>(steps), loss, 100.0 * accuracy,
-               images_per_second / 1000.0);
-  std::fprintf(progress_, " ETA %.0fs", eta);
-  std::fprintf(progress_, "\033[K");
+               images_per_second / 1000.0, eta);
   std::fflush(progress_);
 }
 
