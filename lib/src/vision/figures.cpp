@@ -35,7 +35,7 @@ void write_tile_grid(const std::string& path, const std::string& title, const Da
                      const std::vector<Tile>& tiles, int columns) {
   constexpr int kScale = 3;
   const int h = static_cast<int>(data.images.size(1)), w = static_cast<int>(data.images.size(2));
-  const int cell_w = std::max(w * kScale, 96) + 8;
+  const int cell_w = std::max(w * kScale, 112) + 8;  // room for "pred 4 100.0%"
   const int caption = tiles.empty() || tiles[0].line2.empty() ? 20 : 36;
   const int cell_h = h * kScale + caption + 6;
   const int rows = std::max(1, static_cast<int>((tiles.size() + columns - 1) / columns));
@@ -82,7 +82,10 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
   const double pad = std::max((ymax - ymin) * 0.08, 1e-4);
   ymin -= pad;
   ymax += pad;
-  if (xmax <= xmin) xmax = xmin + 1;
+  if (xmax <= xmin) {  // one epoch: centre it
+    xmin -= 0.5;
+    xmax += 0.5;
+  }
   auto px = [&](double x) {
     return plot.x + static_cast<int>(std::lround((x - xmin) / (xmax - xmin) * plot.width));
   };
