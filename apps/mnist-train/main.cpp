@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     } else {
       config = load_config(config_path, overrides);
       if (run_dir.empty()) run_dir = RunFolder::default_dir(config_path);
-      check_new_run_dir(run_dir);
+      RunFolder::check_new(run_dir);
     }
     configure_runtime(static_cast<int>(config.threads));
     const auto device = resolve_device(config.device);

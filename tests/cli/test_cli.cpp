@@ -107,6 +107,18 @@ TEST_F(Cli, EvalJsonIsOneLineWithTheKeysOfMetricsJson) {
   EXPECT_DOUBLE_EQ(printed["test_accuracy"].get<double>(), saved["test_accuracy"].get<double>());
 }
 
+TEST_F(Cli, EvalWritesNothingIntoTheRunFolder) {
+  TempDir tmp;
+  fs::copy(run(), tmp / "run", fs::copy_options::recursive);
+  fs::remove_all(tmp / "run/plots");
+  const auto count = [&] {
+    return std::distance(fs::recursive_directory_iterator(tmp / "run"), {});
+  };
+  const auto before = count();
+  ASSERT_EQ(testing::run_command(kEval + " --run " + q(tmp / "run") + " --json").status, 0);
+  EXPECT_EQ(count(), before);
+}
+
 TEST_F(Cli, EvalReportIsReadable) {
   const auto r = testing::run_command(kEval + " --run " + q(run()));
   ASSERT_EQ(r.status, 0) << r.err;

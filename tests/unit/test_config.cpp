@@ -78,6 +78,8 @@ TEST(Config, WrongTypesAndRangesAreErrorsNamingTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({{"data", 5}}).find("data: must be a JSON object"), std::string::npos);
   EXPECT_NE(error_of({{"data", {{"dataset", "cifar"}}}}).find("data.dataset"), std::string::npos);
+  EXPECT_NE(error_of(json::parse(R"({"seed": 18446744073709551615})")).find("seed: is too large"),
+            std::string::npos);
   EXPECT_EQ(error_of({{"train", {{"epochs", 3}}}}), "");
 }
 

@@ -45,8 +45,10 @@ class ObjectReader {
   void integer(const char* key, int64_t& out, int64_t min) {
     if (const json* v = find(key)) {
       if (!v->is_number_integer()) fail(path(key), "must be an integer, got " + v->dump());
-      const auto value =
-          v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+      if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        fail(path(key), "is too large, got " + v->dump());
+      }
+      const auto value = v->get<int64_t>();
       if (value < min)
         fail(path(key), "must be at least " + std::to_string(min) + ", got " + v->dump());
       out = value;

@@ -22,13 +22,20 @@ std::string format_time(const char* format) {
 
 }  // namespace
 
-RunFolder RunFolder::create(const std::string& dir) {
+void RunFolder::check_new(const std::string& dir) {
   std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": exists and is not a folder");
-    if (!fs::is_empty(dir, ec))
-      throw UsageError(dir + ": run folder exists and is not empty (runs are never overwritten)");
+  if (!fs::exists(dir, ec)) return;
+  if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": exists and is not a folder");
+  if (!fs::is_empty(dir, ec)) {
+    throw UsageError(dir +
+                     ": run folder exists and is not empty (runs are never overwritten; "
+                     "--resume continues one)");
   }
+}
+
+RunFolder RunFolder::create(const std::string& dir) {
+  check_new(dir);
+  std::error_code ec;
   fs::create_directories(fs::path(dir) / run_files::kPlots, ec);
   if (ec) throw UsageError(dir + ": cannot create run folder: " + ec.message());
   return RunFolder(dir);
@@ -40,7 +47,6 @@ RunFolder RunFolder::open(const std::string& dir) {
   if (!fs::exists(fs::path(dir) / run_files::kConfig, ec)) {
     throw DataError(dir + ": not a run folder (no " + run_files::kConfig + ")");
   }
-  fs::create_directories(fs::path(dir) / run_files::kPlots, ec);
   return RunFolder(dir);
 }
 

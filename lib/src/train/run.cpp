@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <filesystem>
-
 #include <torch/torch.h>
 
 #include "mnist/core/build_info.h"
@@ -12,18 +10,6 @@
 #include "mnist/models/factory.h"
 
 namespace mnist {
-
-void check_new_run_dir(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return;
-  if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": exists and is not a folder");
-  if (!fs::is_empty(dir, ec)) {
-    throw UsageError(dir +
-                     ": run folder exists and is not empty (runs are never overwritten; "
-                     "use --resume to continue one)");
-  }
-}
 
 RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
                     c10::Device device) {

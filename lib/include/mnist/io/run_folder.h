@@ -23,11 +23,16 @@ inline constexpr const char* kPlots = "plots";                  // PNG figures
 
 class RunFolder {
  public:
-  /// Creates `dir` (and its parents) for a new run. UsageError naming `dir` when it exists and is
-  /// not an empty folder, or cannot be created.
+  /// UsageError naming `dir` when a new run may not be written there: it exists and is not an empty
+  /// folder. (Checked before the data is loaded, so the user hears of it at once.)
+  static void check_new(const std::string& dir);
+
+  /// Creates `dir` (and its parents, and plots/) for a new run. UsageError naming `dir` when
+  /// check_new refuses it or it cannot be created.
   static RunFolder create(const std::string& dir);
 
-  /// An existing run folder. DataError naming `dir` when it is not a folder holding config.json.
+  /// An existing run folder (opening writes nothing). DataError naming `dir` when it is not a
+  /// folder holding config.json.
   static RunFolder open(const std::string& dir);
 
   /// "runs/<config file stem>-<YYYYmmdd-HHMMSS>" under the current directory, with "-2", "-3", ...

@@ -1,6 +1,6 @@
 #pragma once
 // The life of a run folder, in the order the apps call it:
-//   check_new_run_dir -> (load data) -> start_run -> train_model -> evaluate_run -> (figures) ->
+//   RunFolder::check_new -> (load data) -> start_run -> train_model -> evaluate_run -> (figures) ->
 //   complete_run
 // Data is loaded before the folder is created, so bad data leaves no folder behind; metrics.json is
 // written last, so a folder without it never looks finished.
@@ -16,9 +16,6 @@
 #include "mnist/train/trainer.h"
 
 namespace mnist {
-
-/// UsageError naming `dir` when a new run may not be written there (a non-empty folder, or a file).
-void check_new_run_dir(const std::string& dir);
 
 /// Creates the folder and writes config.json (resolved, absolute paths) and meta.json.
 RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
