@@ -48,7 +48,10 @@ TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
   TrainingState state;
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
-    archive.load_from(path);
+    // Tensors are mapped to the model's device as they are read: Module::load would otherwise swap
+    // a CUDA parameter for the CPU tensor in the file.
+    const auto params = model.parameters();
+    archive.load_from(path, params.empty() ? c10::Device(c10::kCPU) : params.front().device());
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
     torch::Tensor meta_tensor;
