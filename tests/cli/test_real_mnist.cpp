@@ -1,6 +1,6 @@
 // End to end on the real MNIST files (scripts/fetch_mnist.sh puts them in data/mnist; the test
 // command fetches them first): one epoch of the tutorial's network must reach more than 95% test
-// accuracy. Without the files the test is skipped, unless MNIST_REQUIRE_REAL_DATA is set (as the
+// accuracy. Without the files the test is skipped, unless MNIST_REQUIRE_ALL is set (as the
 // test script does).
 
 #include <cstdlib>
@@ -20,7 +20,7 @@ TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
                                : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
   if (!std::filesystem::exists(data + "/train-images-idx3-ubyte") &&
       !std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
-    if (std::getenv("MNIST_REQUIRE_REAL_DATA"))
+    if (std::getenv("MNIST_REQUIRE_ALL"))
       FAIL() << "no MNIST in " << data << " (scripts/fetch_mnist.sh)";
     GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
   }

@@ -1,0 +1,106 @@
+"""What the notebooks share: finding run folders and data, and reading them (never training).
+
+Run folders come from the environment variable MNIST_RUNS (one or more folders separated by ':'),
+else the newest finished folders under <repo>/runs/. Data comes from MNIST_DATA_DIR, else
+<repo>/data/mnist. Both readers check what they read, so a wrong path gives one clear message.
+"""
+
+import gzip
+import json
+import os
+import pathlib
+import struct
+
+import numpy as np
+import pandas as pd
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+CREATE_A_RUN = "build/bin/mnist-train --config configs/mnist_mlp.json"
+
+
+class NoRunYet(Exception):
+    """There is no finished run folder to read."""
+
+
+def data_dir():
+    """The folder with the four IDX files: MNIST_DATA_DIR, else <repo>/data/mnist."""
+    return pathlib.Path(os.environ.get("MNIST_DATA_DIR") or REPO / "data" / "mnist")
+
+
+def read_idx(path):
+    """An IDX file (raw or .gz) as a numpy uint8 array: [N, H, W] images or [N] labels."""
+    path = pathlib.Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    magic, = struct.unpack(">I", raw[:4])
+    if magic not in (0x801, 0x803):
+        raise ValueError(f"{path}: not an IDX file (magic {magic:#010x})")
+    ndims = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndims, raw[4:4 + 4 * ndims])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndims)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header declares {dims}, file holds {data.size} values")
+    return data.reshape(dims)
+
+
+def load_split(split, folder=None):
+    """('train' | 'test') -> (images uint8 [N, 28, 28], labels uint8 [N]) from `folder` or data_dir()."""
+    folder = pathlib.Path(folder or data_dir())
+    prefix = {"train": "train", "test": "t10k"}[split]
+
+    def find(name):
+        for candidate in (folder / name, folder / (name + ".gz")):
+            if candidate.exists():
+                return candidate
+        raise FileNotFoundError(f"{folder / name}(.gz) not found: scripts/fetch_mnist.sh fetches MNIST")
+
+    return read_idx(find(f"{prefix}-images-idx3-ubyte")), read_idx(find(f"{prefix}-labels-idx1-ubyte"))
+
+
+def run_dirs(newest=6):
+    """The run folders to read: MNIST_RUNS, else the `newest` finished ones under <repo>/runs/."""
+    if os.environ.get("MNIST_RUNS"):
+        dirs = [pathlib.Path(p) for p in os.environ["MNIST_RUNS"].split(":") if p]
+        for d in dirs:
+            if not (d / "metrics.json").exists():
+                raise NoRunYet(f"{d}: not a finished run folder (no metrics.json)")
+        return dirs
+    finished = [p.parent for p in (REPO / "runs").glob("*/metrics.json")]
+    if not finished:
+        raise NoRunYet(f"No finished run under {REPO / 'runs'} yet. Create one with:\n"
+                       f"    cd {REPO} && {CREATE_A_RUN}\n"
+                       "or point MNIST_RUNS at run folders (separated by ':').")
+    return sorted(finished, key=lambda p: (p / "metrics.json").stat().st_mtime, reverse=True)[:newest]
+
+
+class Run:
+    """One run folder's files, read: config, meta, history, metrics, predictions."""
+
+    def __init__(self, folder):
+        self.dir = pathlib.Path(folder)
+        self.name = self.dir.name
+        self.config = json.loads((self.dir / "config.json").read_text())
+        self.meta = json.loads((self.dir / "meta.json").read_text())
+        self.metrics = json.loads((self.dir / "metrics.json").read_text())
+        self.history = pd.read_csv(self.dir / "history.csv")
+        self.class_names = self.metrics["class_names"]
+
+    def predictions(self):
+        """predictions.csv: index, label, predicted, confidence, p0..p9 per test image."""
+        return pd.read_csv(self.dir / "predictions.csv")
+
+    def recipe(self):
+        """The config without what varies between repeats (seed, description, paths): runs with the same
+        recipe are repeats of one experiment."""
+        c = json.loads(json.dumps(self.config))
+        for key in ("seed", "description", "device", "threads"):
+            c.pop(key, None)
+        c["data"].pop("dir", None)
+        m, t, o = c["model"], c["train"], c["optim"]
+        sizes = "-".join(str(s) for s in m.get("hidden_sizes", []))
+        return (f"{c['data']['dataset']} {m['type']} {sizes} {m['output']} | {o['name']} lr {o['lr']:g} | "
+                f"batch {t['batch_size']} x {t['epochs']} ep | {c['schedule']['name']}")
+
+    def test_images(self):
+        """The test images this run was evaluated on (its data.dir, unless MNIST_DATA_DIR is set)."""
+        folder = os.environ.get("MNIST_DATA_DIR") or self.config["data"]["dir"]
+        return load_split("test", folder)

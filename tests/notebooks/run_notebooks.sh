@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Executes every notebook headlessly against small real runs made here, and fails on any error.
+# Usage: run_notebooks.sh BIN_DIR. Skips (exit 77) without real MNIST or Jupyter, unless
+# MNIST_REQUIRE_ALL is set (scripts/test.sh sets it after installing and fetching both).
+set -euo pipefail
+
+bin=$1
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+data=${MNIST_DATA_DIR:-$repo/data/mnist}
+# Debian's Jupyter kernel runs "python3" from PATH: make it Debian's, which has the notebook packages.
+export PATH=/usr/bin:$PATH
+
+skip() {
+  if [ -n "${MNIST_REQUIRE_ALL:-}" ]; then echo "error: $*" >&2; exit 1; fi
+  echo "skipped: $*"; exit 77
+}
+[ -f "$data/train-images-idx3-ubyte" ] || [ -f "$data/train-images-idx3-ubyte.gz" ] ||
+  skip "no MNIST in $data (scripts/fetch_mnist.sh)"
+command -v jupyter >/dev/null && python3 -c "import nbformat, pandas, seaborn, matplotlib" 2>/dev/null ||
+  skip "Jupyter or the notebook packages are missing (scripts/install_deps.sh)"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The committed notebooks carry no outputs.
+python3 - "$repo"/notebooks/*.ipynb <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    for cell in json.load(open(path))["cells"]:
+        if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None):
+            sys.exit(f"error: {path}: outputs are not stripped")
+PY
+
+# Two recipes, the first with two seeds: enough for every notebook's question.
+train() { "$bin/mnist-train" --config "$repo/configs/$1.json" --set "data.dir=$data" --set train.epochs=2 \
+  --set seed="$2" --run-dir "$work/runs/$1-$2" >/dev/null; }
+train mnist_mlp 1
+train mnist_mlp 2
+train mnist_mlp_seed 1
+export MNIST_RUNS="$work/runs/mnist_mlp-1:$work/runs/mnist_mlp-2:$work/runs/mnist_mlp_seed-1"
+export MNIST_DATA_DIR=$data
+
+cd "$repo/notebooks"
+jupyter nbconvert --to notebook --execute --output-dir "$work/out" ./*.ipynb 2>"$work/nbconvert.log" ||
+  { cat "$work/nbconvert.log" >&2; exit 1; }
+
+# Each notebook drew its figures and raised nothing.
+python3 - "$work/out" <<'PY'
+import json, pathlib, sys
+expected = {"01_explore_data": 4, "02_one_run": 4, "03_compare_runs": 2}
+for name, count in expected.items():
+    cells = json.load(open(pathlib.Path(sys.argv[1]) / f"{name}.ipynb"))["cells"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+    if errors:
+        sys.exit(f"error: {name}: {errors[0]['ename']}: {errors[0]['evalue']}")
+    if len(pngs) != count:
+        sys.exit(f"error: {name}: {len(pngs)} figures, expected {count}")
+    print(f"{name}: {len(pngs)} figures, no errors")
+PY
+
+# Without a run, the notebooks say which command creates one.
+unset MNIST_RUNS
+python3 - <<'PY'
+import pathlib, tempfile
+import mnist_nb
+mnist_nb.REPO = pathlib.Path(tempfile.mkdtemp())
+try:
+    mnist_nb.run_dirs()
+    raise SystemExit("error: run_dirs() found runs in an empty folder")
+except mnist_nb.NoRunYet as e:
+    assert "mnist-train --config" in str(e), str(e)
+    print("no run yet:", str(e).splitlines()[0])
+PY
+echo "notebooks: all executed"
