@@ -1,0 +1,40 @@
+#pragma once
+// A trained model ready to classify images: what mnist-predict, the window and any other front end
+// hold. Built from a run folder alone (config.json + model.pt), on the CPU: one image at a time is
+// faster there than a round trip to a GPU.
+
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "mnist/config/config.h"
+#include "mnist/data/dataset.h"
+#include "mnist/models/classifier.h"
+
+namespace mnist {
+
+class Predictor {
+ public:
+  /// DataError naming the folder or file when `run_dir` is not a run folder with a loadable model.
+  static Predictor open(const std::string& run_dir);
+
+  /// uint8 [B, H, W] images as the data set stores them -> class probabilities float [B, K] (CPU),
+  /// each row summing to one. Goes through to_model_input, as training does.
+  at::Tensor probabilities(const at::Tensor& images) const;
+
+  const DatasetInfo& info() const { return *info_; }
+  const Config& config() const { return config_; }
+
+ private:
+  Predictor(Config config, const DatasetInfo* info, Classifier model)
+      : config_(std::move(config)), info_(info), model_(std::move(model)) {}
+  Config config_;
+  const DatasetInfo* info_;
+  Classifier model_;
+};
+
+/// Indices of the `k` largest entries of `probabilities` (one row, float [K]), largest first.
+std::vector<int64_t> top_k(const at::Tensor& probabilities, int64_t k);
+
+}  // namespace mnist

@@ -1,0 +1,49 @@
+#pragma once
+// Reading users' image files safely. Every failure is a DataError whose message starts with the
+// path as given, so one bad file becomes one error entry and never a crash, a hang or a huge
+// allocation:
+//   - only regular files are opened (a FIFO would block, a directory is not an image);
+//   - the header is parsed by this code before anything is decoded, and images of more than
+//     kMaxImagePixels or with a side shorter than kMinImageSide are refused (decompression bombs);
+//   - PNG and JPEG files must be complete (a truncated file is refused, not half-decoded);
+//   - the formats are those OpenCV decodes here: PNG (8/16-bit), JPEG, BMP, TIFF, WebP, PNM.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace mnist::vision {
+
+inline constexpr int64_t kMaxImagePixels = 64'000'000;  // 64 megapixels
+inline constexpr int kMinImageSide = 8;
+inline constexpr int64_t kMaxImageFileBytes = 256LL << 20;  // no image format needs more here
+
+struct ImageHeader {
+  std::string format;  // "PNG", "JPEG", "BMP", "TIFF", "WebP", "PNM"
+  int64_t width = 0;
+  int64_t height = 0;
+};
+
+/// The format and size declared by the header of `bytes`; DataError "<name>: ..." when the bytes
+/// are not a supported image, the header is cut short, the file is truncated (PNG, JPEG, BMP), or
+/// the size is outside [kMinImageSide, kMaxImagePixels].
+ImageHeader check_image_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
+
+/// The whole file, at most kMaxImageFileBytes; DataError naming `path` when it is missing, not a
+/// regular file, unreadable, empty or too large.
+std::vector<uint8_t> read_file_bytes(const std::string& path);
+
+/// check_image_bytes, then decodes with OpenCV keeping depth and channels (8U or 16U; 1, 3 or 4
+/// channels, BGR order). DataError naming `name` when decoding fails.
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
+
+/// read_file_bytes + decode_image.
+cv::Mat read_image(const std::string& path);
+
+/// True when `path`'s extension is one of the image formats above (case-insensitive): what a
+/// folder given to mnist-predict contributes.
+bool has_image_extension(const std::string& path);
+
+}  // namespace mnist::vision

@@ -1,0 +1,52 @@
+#pragma once
+// The ONE place a user's image becomes what the model saw in training (every app that predicts
+// calls it; train/predict skew is the classic silent bug of MNIST apps).
+//
+// MNIST's construction: a bright digit on black, its ink scaled so that the longer side of its
+// bounding box is 20 px (keeping the aspect ratio, antialiased), placed in a 28x28 frame so that
+// its centre of mass is at pixel (14, 14). preprocess_digit rebuilds that from any decoded image:
+//   1. depth and channels: 8- or 16-bit (or float), gray, BGR or BGRA. With real transparency the
+//      opaque part is the ink, whatever its colour; otherwise alpha is ignored.
+//   2. background: a smooth surface (per channel, quadratic in x and y) fitted robustly to the
+//      pixels that are not ink, so paper tint and uneven lighting are removed, not thresholded.
+//   3. ink: the colour direction in which the ink differs from the background, found from the
+//      pixels that differ most; projecting onto it detects polarity (dark on light or light on
+//      dark) and works for coloured ink on tinted paper. Noise is measured and subtracted.
+//   4. the digit: Otsu threshold on the (slightly smoothed) ink map, connected components, small
+//      specks far smaller than the digit dropped; the ink intensities (not a binary mask) inside
+//      the kept parts are stretched so the stroke core is 1.
+//   5. crop to the ink, scale the longer side to 20 px (area averaging when shrinking), centre the
+//      mass at (14, 14) in 28x28, clamped so nothing is cut.
+// An MNIST-style crop passes through unchanged in effect: its background is exactly black, its
+// longer side is already 20 px (not resampled) and its mass is already centred.
+
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <opencv2/core.hpp>
+
+namespace mnist::vision {
+
+inline constexpr int kDigitFrame = 28;        // MNIST's frame
+inline constexpr int kDigitBox = 20;          // MNIST's longer side of the ink
+inline constexpr double kDigitCentre = 14.0;  // MNIST's mean centre of mass (row and column)
+
+struct Preprocessed {
+  cv::Mat digit;               // CV_8UC1 28x28, bright ink on black: what the model is given
+  cv::Rect ink_box;            // where the digit was found, in the input image's pixels
+  bool dark_on_light = false;  // the ink was darker than its background
+};
+
+/// Turns any decoded image (see image_io.h) into the model's 28x28 input. DataError
+/// "<name>: no digit found ..." when the image is blank (no ink stands out from its background).
+Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name);
+
+/// The Keras tutorial's pipeline, kept for comparison: colour to gray, resize to 28x28 with
+/// bilinear interpolation, nothing else (no inversion, no cropping, no centring). Alpha dropped.
+cv::Mat naive_preprocess(const cv::Mat& image);
+
+/// CV_8UC1 28x28 digits -> uint8 tensor [B, 28, 28] (copied), for to_model_input.
+at::Tensor digits_to_tensor(const std::vector<cv::Mat>& digits);
+
+}  // namespace mnist::vision

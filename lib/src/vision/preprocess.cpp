@@ -1,0 +1,408 @@
+#include "mnist/vision/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
+
+#include "mnist/core/error.h"
+
+namespace mnist::vision {
+namespace {
+
+constexpr int kWorkSide = 512;           // larger images are analysed at this longer side
+constexpr double kMinContrast = 0.04;    // ink must differ from the background by 4% of full scale
+constexpr double kMinSignalToNoise = 6;  // ... and by six noise deviations
+constexpr double kSpeckShare = 0.08;     // components smaller than this share of the largest go
+// MNIST's stroke width in 28x28 pixels (2 x area / perimeter above half intensity): median 1.96,
+// 5% and 95% quantiles 1.28 and 3.0 over the training set. Strokes outside are brought inside.
+constexpr double kThinStroke = 1.3;
+constexpr double kThickStroke = 3.0;
+
+/// Any depth -> float in [0, 1], channels kept.
+cv::Mat to_unit_float(const cv::Mat& img) {
+  cv::Mat out;
+  switch (img.depth()) {
+    case CV_8U:
+      img.convertTo(out, CV_32F, 1.0 / 255);
+      break;
+    case CV_16U:
+      img.convertTo(out, CV_32F, 1.0 / 65535);
+      break;
+    case CV_32F:
+    case CV_64F: {
+      img.convertTo(out, CV_32F);
+      double lo = 0, hi = 0;
+      cv::minMaxLoc(out.reshape(1), &lo, &hi);
+      if (lo < 0 || hi > 1) out = (out - lo) / std::max(hi - lo, 1e-12);
+      break;
+    }
+    default: {
+      img.convertTo(out, CV_32F);
+      double lo = 0, hi = 0;
+      cv::minMaxLoc(out.reshape(1), &lo, &hi);
+      out = (out - lo) / std::max(hi - lo, 1e-12);
+    }
+  }
+  return out;
+}
+
+/// The q-quantile (0..1) of a single-channel float image's values (optionally where mask != 0).
+float quantile(const cv::Mat& m, double q, const cv::Mat& mask = cv::Mat()) {
+  std::vector<float> v;
+  v.reserve(m.total());
+  for (int y = 0; y < m.rows; ++y) {
+    const float* row = m.ptr<float>(y);
+    const uint8_t* mrow = mask.empty() ? nullptr : mask.ptr<uint8_t>(y);
+    for (int x = 0; x < m.cols; ++x) {
+      if (!mrow || mrow[x]) v.push_back(row[x]);
+    }
+  }
+  if (v.empty()) return 0.0F;
+  const auto k = static_cast<size_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+/// Least-squares quadratic surface a + bx + cy + dx^2 + exy + fy^2 through `plane` at the pixels
+/// where `use` != 0 (subsampled to a few thousand points); the constant median when too few.
+cv::Mat fit_surface(const cv::Mat& plane, const cv::Mat& use) {
+  const int h = plane.rows;
+  const int w = plane.cols;
+  const int step = std::max(1, static_cast<int>(std::sqrt(static_cast<double>(h) * w / 4000.0)));
+  cv::Mat ata = cv::Mat::zeros(6, 6, CV_64F);
+  cv::Mat atb = cv::Mat::zeros(6, 1, CV_64F);
+  int n = 0;
+  auto basis = [&](int x, int y, double* f) {
+    const double u = (2.0 * x + 1) / w - 1;
+    const double v = (2.0 * y + 1) / h - 1;
+    f[0] = 1;
+    f[1] = u;
+    f[2] = v;
+    f[3] = u * u;
+    f[4] = u * v;
+    f[5] = v * v;
+  };
+  for (int y = 0; y < h; y += step) {
+    for (int x = 0; x < w; x += step) {
+      if (!use.at<uint8_t>(y, x)) continue;
+      double f[6];
+      basis(x, y, f);
+      for (int i = 0; i < 6; ++i) {
+        for (int j = 0; j < 6; ++j) ata.at<double>(i, j) += f[i] * f[j];
+        atb.at<double>(i) += f[i] * plane.at<float>(y, x);
+      }
+      ++n;
+    }
+  }
+  cv::Mat coef;
+  if (n < 24 || !cv::solve(ata, atb, coef, cv::DECOMP_CHOLESKY)) {
+    return cv::Mat(h, w, CV_32F, cv::Scalar(quantile(plane, 0.5, use)));
+  }
+  cv::Mat surface(h, w, CV_32F);
+  for (int y = 0; y < h; ++y) {
+    auto* row = surface.ptr<float>(y);
+    for (int x = 0; x < w; ++x) {
+      double f[6];
+      basis(x, y, f);
+      double s = 0;
+      for (int i = 0; i < 6; ++i) s += f[i] * coef.at<double>(i);
+      row[x] = static_cast<float>(s);
+    }
+  }
+  return surface;
+}
+
+/// Distance of every pixel's colour from the background surfaces.
+cv::Mat residual(const std::vector<cv::Mat>& planes, const std::vector<cv::Mat>& bg) {
+  cv::Mat r = cv::Mat::zeros(planes[0].size(), CV_32F);
+  for (size_t c = 0; c < planes.size(); ++c) {
+    cv::Mat d = planes[c] - bg[c];
+    r += d.mul(d);
+  }
+  cv::sqrt(r, r);
+  return r;
+}
+
+struct InkMap {
+  cv::Mat v;          // ink strength >= 0, background about 0
+  float noise = 0;    // standard deviation of the background along the ink direction
+  bool dark = false;  // ink darker than the background
+};
+
+/// Colour or gray image -> ink strength, with background surface and polarity removed.
+InkMap ink_from_colour(const cv::Mat& f) {
+  std::vector<cv::Mat> planes;
+  cv::split(f, planes);
+  const int h = f.rows;
+  const int w = f.cols;
+  // Start from the median colour of the border ring: the paper, whatever the digit does inside.
+  const int ring = std::max(1, static_cast<int>(std::lround(0.04 * std::min(h, w))));
+  cv::Mat border(h, w, CV_8U, cv::Scalar(255));
+  border(cv::Rect(ring, ring, std::max(0, w - 2 * ring), std::max(0, h - 2 * ring))) = 0;
+  std::vector<cv::Mat> bg;
+  for (const auto& p : planes) bg.emplace_back(h, w, CV_32F, cv::Scalar(quantile(p, 0.5, border)));
+  // Refit a smooth surface to the pixels that look like background, twice: first the 60% closest
+  // to the border's colour, then everything below half the ink/background (Otsu) split.
+  for (int iter = 0; iter < 2; ++iter) {
+    const cv::Mat r = residual(planes, bg);
+    float cut = quantile(r, 0.6);
+    if (iter == 1) {
+      double hi = 0;
+      cv::minMaxLoc(r, nullptr, &hi);
+      if (hi > 0) {
+        cv::Mat r8;
+        r.convertTo(r8, CV_8U, 255.0 / hi);
+        cut = std::max(cut, static_cast<float>(
+                                0.5 * cv::threshold(r8, r8, 0, 255, cv::THRESH_OTSU) * hi / 255));
+      }
+    }
+    const cv::Mat use = r <= cut;
+    for (size_t c = 0; c < planes.size(); ++c) bg[c] = fit_surface(planes[c], use);
+  }
+  // The ink direction: the mean difference from the background of the pixels that differ most.
+  std::vector<cv::Mat> diff(planes.size());
+  for (size_t c = 0; c < planes.size(); ++c) diff[c] = planes[c] - bg[c];
+  const cv::Mat r = residual(planes, bg);
+  cv::Mat smooth = r;
+  if (std::max(h, w) >= 64) cv::GaussianBlur(r, smooth, cv::Size(3, 3), 0);
+  double peak = 0;
+  cv::minMaxLoc(smooth, nullptr, &peak);
+  cv::Mat strong;
+  cv::Mat(r >= 0.5 * peak).convertTo(strong, CV_32F, 1.0 / 255);
+  std::vector<double> dir(planes.size());
+  double norm = 0;
+  for (size_t c = 0; c < planes.size(); ++c) {
+    dir[c] = cv::sum(diff[c].mul(strong))[0];
+    norm += dir[c] * dir[c];
+  }
+  norm = std::sqrt(norm);
+  InkMap ink;
+  cv::Mat proj = cv::Mat::zeros(h, w, CV_32F);
+  double luminance = 0;
+  static const double kLuma[3] = {0.114, 0.587, 0.299};  // BGR
+  for (size_t c = 0; c < planes.size(); ++c) {
+    const double e = norm > 0 ? dir[c] / norm : 1.0 / std::sqrt(double(planes.size()));
+    proj += diff[c] * e;
+    luminance += e * (planes.size() == 3 ? kLuma[c] : 1.0);
+  }
+  ink.dark = luminance < 0;
+  ink.noise = 1.4826F * quantile(cv::abs(proj), 0.5);
+  ink.v = cv::max(proj, 0.0);
+  return ink;
+}
+
+/// Keeps the digit's parts of the ink map: Otsu on the smoothed map, connected components, specks
+/// dropped; returns the kept ink with its intensities stretched so the stroke core is 1.
+cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
+  const cv::Mat& v = ink.v;
+  const int side = std::max(v.rows, v.cols);
+  cv::Mat smooth = v;
+  if (side >= 64) {
+    const double sigma = std::max(0.8, side / 300.0);
+    cv::GaussianBlur(v, smooth, cv::Size(), sigma);
+  }
+  double peak = 0;
+  cv::minMaxLoc(smooth, nullptr, &peak);
+  if (peak < kMinContrast || peak < kMinSignalToNoise * ink.noise) {
+    throw DataError(name + ": no digit found (nothing stands out from the background)");
+  }
+  cv::Mat s8;
+  smooth.convertTo(s8, CV_8U, 255.0 / peak);
+  cv::Mat mask;
+  const double otsu = cv::threshold(s8, mask, 0, 255, cv::THRESH_OTSU) * peak / 255;
+  const double cut = std::max({otsu, 4.0 * ink.noise, 0.2 * peak});
+  mask = smooth > cut;
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  int largest = 0;
+  for (int i = 1; i < n; ++i) largest = std::max(largest, stats.at<int>(i, cv::CC_STAT_AREA));
+  cv::Mat keep = cv::Mat::zeros(v.size(), CV_8U);
+  for (int i = 1; i < n; ++i) {
+    if (stats.at<int>(i, cv::CC_STAT_AREA) >= kSpeckShare * largest) keep.setTo(255, labels == i);
+  }
+  // The stroke's antialiased edge lies just outside the thresholded core: widen the region a
+  // little.
+  const int grow = std::max(2, side / 150);
+  cv::dilate(keep, keep,
+             cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * grow + 1, 2 * grow + 1)));
+  const double floor = 3.0 * ink.noise;
+  const double core = quantile(v, 0.9, mask);
+  cv::Mat out = (v - floor) / std::max(core - floor, 1e-6);
+  out = cv::min(cv::max(out, 0.0), 1.0);
+  out.setTo(0, keep == 0);
+  return out;
+}
+
+/// Mean stroke width of the ink in `patch` in pixels: 2 x area / perimeter of the ink above half
+/// intensity (for a long stroke of width w, area = w * length and perimeter = 2 * length).
+double stroke_width(const cv::Mat& patch) {
+  const cv::Mat ink = patch > 0.5;
+  const int area = cv::countNonZero(ink);
+  int edges = 0;
+  for (int y = 0; y < ink.rows; ++y) {
+    for (int x = 0; x < ink.cols; ++x) {
+      const bool here = ink.at<uint8_t>(y, x) != 0;
+      const bool right = x + 1 < ink.cols && ink.at<uint8_t>(y, x + 1) != 0;
+      const bool down = y + 1 < ink.rows && ink.at<uint8_t>(y + 1, x) != 0;
+      edges += (here != right) + (here != down) + (here && x == 0) + (here && y == 0);
+    }
+  }
+  return edges > 0 ? 2.0 * area / edges : 0.0;
+}
+
+/// Brings the stroke width of the ink in `patch` (at its own resolution, to be scaled by `scale`
+/// to the 20 px box) into the range of MNIST's strokes: thin pens are thickened, markers thinned
+/// (grey-level dilation / erosion, so antialiasing is kept). Returns the patch cropped to its ink.
+cv::Mat normalise_stroke(cv::Mat patch, double scale) {
+  const double width = stroke_width(patch) * scale;  // in 28x28 pixels
+  double target = 0;
+  if (width > 0 && width < kThinStroke) target = kThinStroke + 0.3;
+  if (width > kThickStroke) target = kThickStroke - 0.3;
+  if (target == 0) return patch;
+  const int r = static_cast<int>(std::lround(std::abs(target - width) / scale / 2));
+  if (r < 1) return patch;
+  const cv::Mat kernel =
+      cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * r + 1, 2 * r + 1));
+  cv::Mat out;
+  if (target > width) {
+    cv::copyMakeBorder(patch, out, r, r, r, r, cv::BORDER_CONSTANT, 0);
+    cv::dilate(out, out, kernel);
+  } else {
+    cv::erode(patch, out, kernel);
+  }
+  cv::Mat nz;
+  cv::findNonZero(out > 0.5 / 255, nz);
+  if (nz.empty()) return patch;
+  return out(cv::boundingRect(nz)).clone();
+}
+
+/// Places `patch` (float, ink in [0, 1]) in a 28x28 frame with its mass at (14, 14). When the patch
+/// comes unresampled from a 28x28 frame, `keep` is its offset there: kept if it centres the mass to
+/// within rounding (MNIST's own centring rounds either way at half a pixel).
+cv::Mat centre_by_mass(const cv::Mat& patch, const cv::Point* keep) {
+  const cv::Moments m = cv::moments(patch);
+  double cx = (patch.cols - 1) / 2.0;
+  double cy = (patch.rows - 1) / 2.0;
+  if (m.m00 > 0) {
+    cx = m.m10 / m.m00;
+    cy = m.m01 / m.m00;
+  }
+  int ox =
+      std::clamp(static_cast<int>(std::lround(kDigitCentre - cx)), 0, kDigitFrame - patch.cols);
+  int oy =
+      std::clamp(static_cast<int>(std::lround(kDigitCentre - cy)), 0, kDigitFrame - patch.rows);
+  constexpr double kRounding = 0.75;
+  if (keep && std::abs(keep->x + cx - kDigitCentre) <= kRounding &&
+      std::abs(keep->y + cy - kDigitCentre) <= kRounding) {
+    ox = keep->x;
+    oy = keep->y;
+  }
+  cv::Mat frame = cv::Mat::zeros(kDigitFrame, kDigitFrame, CV_32F);
+  patch.copyTo(frame(cv::Rect(ox, oy, patch.cols, patch.rows)));
+  cv::Mat out;
+  frame.convertTo(out, CV_8U, 255.0);  // rounds and saturates
+  return out;
+}
+
+}  // namespace
+
+Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name) {
+  if (image.empty() || image.rows < 1 || image.cols < 1) throw DataError(name + ": empty image");
+  cv::Mat f = to_unit_float(image);
+  // Analyse large images at a working size: the result is 20 px tall anyway.
+  double scale = 1.0;
+  if (std::max(f.rows, f.cols) > kWorkSide) {
+    scale = static_cast<double>(kWorkSide) / std::max(f.rows, f.cols);
+    cv::resize(f, f, cv::Size(), scale, scale, cv::INTER_AREA);
+  }
+  InkMap ink;
+  const int channels = f.channels();
+  bool transparent = false;
+  if (channels == 2 || channels == 4) {
+    std::vector<cv::Mat> planes;
+    cv::split(f, planes);
+    cv::Mat alpha = planes.back();
+    planes.pop_back();
+    const double clear = cv::countNonZero(alpha < 0.5) / static_cast<double>(alpha.total());
+    transparent = clear >= 0.005 && clear < 1.0;
+    if (transparent) {
+      ink.v = alpha;  // the opaque part is the ink, whatever its colour
+    } else if (planes.size() == 1) {
+      f = planes[0];
+    } else {
+      cv::merge(planes, f);
+    }
+  }
+  if (!transparent) ink = ink_from_colour(f);
+  const cv::Mat digit = isolate_digit(ink, name);
+
+  cv::Mat nz;
+  cv::findNonZero(digit > 0.5 / 255, nz);
+  const cv::Rect found = cv::boundingRect(nz);
+  cv::Rect box = found;
+  cv::Mat patch = digit(box).clone();
+  int longer = std::max(box.width, box.height);
+  // MNIST's own crops have a longer side of 20 (rarely 19): leave those exactly as they are.
+  const bool resample = longer != kDigitBox && longer != kDigitBox - 1;
+  if (resample) {
+    patch = normalise_stroke(patch, static_cast<double>(kDigitBox) / longer);
+    box = cv::Rect(0, 0, patch.cols, patch.rows);
+    longer = std::max(box.width, box.height);
+    const double s = static_cast<double>(kDigitBox) / longer;
+    const cv::Size size(std::clamp(static_cast<int>(std::lround(box.width * s)), 1, kDigitBox),
+                        std::clamp(static_cast<int>(std::lround(box.height * s)), 1, kDigitBox));
+    cv::resize(patch, patch, size, 0, 0, s < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    double hi = 0;
+    cv::minMaxLoc(patch, nullptr, &hi);
+    if (hi > 0) patch /= hi;  // thin strokes averaged down to grey get their full intensity back
+  }
+  Preprocessed out;
+  const bool mnist_frame =
+      !resample && scale == 1.0 && image.rows == kDigitFrame && image.cols == kDigitFrame;
+  const cv::Point original = found.tl();
+  out.digit = centre_by_mass(patch, mnist_frame ? &original : nullptr);
+  out.ink_box = cv::Rect(static_cast<int>(found.x / scale), static_cast<int>(found.y / scale),
+                         static_cast<int>(std::ceil(found.width / scale)),
+                         static_cast<int>(std::ceil(found.height / scale))) &
+                cv::Rect(0, 0, image.cols, image.rows);
+  out.dark_on_light = !transparent && ink.dark;
+  return out;
+}
+
+cv::Mat naive_preprocess(const cv::Mat& image) {
+  cv::Mat img = image;
+  if (img.depth() == CV_16U) img.convertTo(img, CV_8U, 1.0 / 257);
+  if (img.depth() != CV_8U) {
+    cv::Mat f = to_unit_float(img);
+    f.convertTo(img, CV_8U, 255.0);
+  }
+  cv::Mat gray;
+  if (img.channels() == 4) {
+    cv::cvtColor(img, gray, cv::COLOR_BGRA2GRAY);
+  } else if (img.channels() == 3) {
+    cv::cvtColor(img, gray, cv::COLOR_BGR2GRAY);
+  } else if (img.channels() == 2) {
+    cv::extractChannel(img, gray, 0);
+  } else {
+    gray = img;
+  }
+  cv::Mat out;
+  cv::resize(gray, out, cv::Size(kDigitFrame, kDigitFrame), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+at::Tensor digits_to_tensor(const std::vector<cv::Mat>& digits) {
+  auto out =
+      torch::empty({static_cast<int64_t>(digits.size()), kDigitFrame, kDigitFrame}, torch::kUInt8);
+  for (size_t i = 0; i < digits.size(); ++i) {
+    CV_Assert(digits[i].type() == CV_8UC1 && digits[i].rows == kDigitFrame &&
+              digits[i].cols == kDigitFrame);
+    cv::Mat dst(kDigitFrame, kDigitFrame, CV_8U, out[static_cast<int64_t>(i)].data_ptr<uint8_t>());
+    digits[i].copyTo(dst);
+  }
+  return out;
+}
+
+}  // namespace mnist::vision
