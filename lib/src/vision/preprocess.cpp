@@ -143,22 +143,12 @@ InkMap ink_from_colour(const cv::Mat& f) {
   border(cv::Rect(ring, ring, std::max(0, w - 2 * ring), std::max(0, h - 2 * ring))) = 0;
   std::vector<cv::Mat> bg;
   for (const auto& p : planes) bg.emplace_back(h, w, CV_32F, cv::Scalar(quantile(p, 0.5, border)));
-  // Refit a smooth surface to the pixels that look like background, twice: first the 60% closest
-  // to the border's colour, then everything below half the ink/background (Otsu) split.
-  for (int iter = 0; iter < 2; ++iter) {
+  // Refit a smooth surface to the pixels that look like background: each time the 60% closest to
+  // the current surface (ink covers far less of an image of one digit), so the fit moves from the
+  // border's colour to the page's real light and never learns the ink itself.
+  for (int iter = 0; iter < 3; ++iter) {
     const cv::Mat r = residual(planes, bg);
-    float cut = quantile(r, 0.6);
-    if (iter == 1) {
-      double hi = 0;
-      cv::minMaxLoc(r, nullptr, &hi);
-      if (hi > 0) {
-        cv::Mat r8;
-        r.convertTo(r8, CV_8U, 255.0 / hi);
-        cut = std::max(cut, static_cast<float>(
-                                0.5 * cv::threshold(r8, r8, 0, 255, cv::THRESH_OTSU) * hi / 255));
-      }
-    }
-    const cv::Mat use = r <= cut;
+    const cv::Mat use = r <= quantile(r, 0.6);
     for (size_t c = 0; c < planes.size(); ++c) bg[c] = fit_surface(planes[c], use);
   }
   // The ink direction: the mean difference from the background of the pixels that differ most.
@@ -227,8 +217,10 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
   const int grow = std::max(2, side / 150);
   cv::dilate(keep, keep,
              cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * grow + 1, 2 * grow + 1)));
-  const double floor = 3.0 * ink.noise;
-  const double core = quantile(v, 0.9, mask);
+  // Noise below half a grey level is no noise (and an MNIST crop's background is exactly 0).
+  const double floor = ink.noise > 0.5 / 255 ? 3.0 * ink.noise : 0.0;
+  double core = quantile(v, 0.9, mask);
+  if (floor == 0 && core > 0.95) core = 1.0;  // already at full scale (an MNIST crop): keep it
   cv::Mat out = (v - floor) / std::max(core - floor, 1e-6);
   out = cv::min(cv::max(out, 0.0), 1.0);
   out.setTo(0, keep == 0);

@@ -1,0 +1,220 @@
+// mnist-predict's command-line contract (../shared/DESIGN.md) through the real binary: JSON lines
+// in the order given (a folder's images sorted), one error entry per bad file while the others are
+// still predicted, exit 1 when any failed, usage errors, an unloadable model, --save-input,
+// --top-k.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "mnist/vision/userset.h"
+#include "support.h"
+
+namespace mnist {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::quote;
+
+const std::string kTrain = MNIST_TRAIN_BIN;
+const std::string kPredict = std::string("env -u DISPLAY -u WAYLAND_DISPLAY ") + MNIST_PREDICT_BIN;
+
+class Predict : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir;
+    testing::write_synthetic_mnist(*dir_ / "data", 300, 50);
+    testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data", 1));
+    const auto r = testing::run_command(kTrain + " --config " + quote(*dir_ / "tiny.json") +
+                                        " --run-dir " + quote(*dir_ / "run"));
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    // Two good images (a digit-like ring, dark on white and light on black) in a folder with a
+    // file that is not an image.
+    fs::create_directories(*dir_ / "good");
+    cv::Mat img(80, 60, CV_8UC1, cv::Scalar(255));
+    cv::circle(img, {30, 40}, 20, cv::Scalar(0), 6);
+    cv::imwrite(*dir_ / "good/b.png", img);
+    cv::imwrite(*dir_ / "good/a.jpg", 255 - img);
+    testing::write_bytes(*dir_ / "good/notes.txt", "not an image, not listed");
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string path(const std::string& name) { return *dir_ / name; }
+  static std::string predict(const std::string& args) {
+    return kPredict + " --run " + quote(path("run")) + " " + args;
+  }
+  static testing::TempDir* dir_;
+};
+testing::TempDir* Predict::dir_ = nullptr;
+
+std::vector<json> json_lines(const std::string& out) {
+  std::vector<json> v;
+  for (const auto& line : testing::lines(out)) v.push_back(json::parse(line));
+  return v;
+}
+
+void expect_prediction(const json& j, int top_k = 3) {
+  ASSERT_FALSE(j.contains("error")) << j.dump();
+  const auto p = j.at("probabilities").get<std::vector<double>>();
+  ASSERT_EQ(p.size(), 10u);
+  EXPECT_NEAR(std::accumulate(p.begin(), p.end(), 0.0), 1.0, 1e-4);
+  const auto best = std::max_element(p.begin(), p.end()) - p.begin();
+  EXPECT_EQ(j.at("digit").get<int64_t>(), best);
+  EXPECT_EQ(j.at("class").get<std::string>(), std::to_string(best));
+  EXPECT_DOUBLE_EQ(j.at("confidence").get<double>(), p[static_cast<size_t>(best)]);
+  ASSERT_EQ(j.at("top_k").size(), static_cast<size_t>(top_k));
+  EXPECT_EQ(j["top_k"][0]["digit"], best);
+  for (size_t i = 1; i < j["top_k"].size(); ++i) {
+    EXPECT_GE(j["top_k"][i - 1]["probability"].get<double>(),
+              j["top_k"][i]["probability"].get<double>());
+  }
+}
+
+TEST_F(Predict, FolderOfGoodImagesGivesSortedJsonLinesAndExitZero) {
+  const auto r = testing::run_command(predict("--no-window --json " + quote(path("good"))));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;  // notes.txt is not an image: skipped
+  EXPECT_EQ(lines[0]["path"], path("good") + "/a.jpg");
+  EXPECT_EQ(lines[1]["path"], path("good") + "/b.png");
+  for (const auto& j : lines) expect_prediction(j);
+  // Both polarities of the same ring are the same input to the model.
+  EXPECT_EQ(lines[0]["digit"], lines[1]["digit"]);
+}
+
+TEST_F(Predict, EveryBadFileIsAnErrorEntryAndTheOthersArePredicted) {
+  const auto bad = vision::write_bad_images(path("bad"));
+  std::string args = quote(path("good/b.png"));
+  for (const auto& p : bad) args += " " + quote(p);
+  const std::string missing = path("missing.png");
+  args += " " + quote(missing) + " " + quote(path("good/a.jpg"));
+  std::string unreadable = "/proc/self/mem";  // root reads any file mode; this one fails anyway
+  if (geteuid() != 0) {
+    unreadable = path("locked.png");
+    cv::imwrite(unreadable, cv::Mat(20, 20, CV_8UC1, cv::Scalar(0)));
+    fs::permissions(unreadable, fs::perms::none);
+  }
+  args += " " + quote(unreadable);
+  const auto r = testing::run_command(predict("--no-window --json " + args));
+  EXPECT_EQ(r.status, 1) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), bad.size() + 4) << r.out;
+  expect_prediction(lines.front());
+  for (size_t i = 0; i < bad.size(); ++i) {
+    EXPECT_EQ(lines[i + 1]["path"], bad[i]);
+    EXPECT_EQ(lines[i + 1].size(), 2u) << lines[i + 1].dump();  // exactly {"path", "error"}
+    EXPECT_FALSE(lines[i + 1]["error"].get<std::string>().empty());
+  }
+  EXPECT_EQ(lines[bad.size() + 1]["path"], missing);
+  EXPECT_EQ(lines[bad.size() + 1]["error"], "no such file");
+  expect_prediction(lines[bad.size() + 2]);
+  EXPECT_EQ(lines.back()["path"], unreadable);
+  EXPECT_TRUE(lines.back().contains("error")) << lines.back().dump();
+}
+
+TEST_F(Predict, TextOutputPutsErrorsOnStderr) {
+  const auto r = testing::run_command(
+      predict("--no-window " + quote(path("good/b.png")) + " " + quote(path("nothing.png"))));
+  EXPECT_EQ(r.status, 1);
+  ASSERT_EQ(testing::lines(r.out).size(), 1u) << r.out;
+  EXPECT_EQ(r.out.rfind(path("good/b.png") + ": ", 0), 0u) << r.out;
+  EXPECT_EQ(r.err, "error: " + path("nothing.png") + ": no such file\n");
+}
+
+TEST_F(Predict, SaveInputWritesTheModelsView) {
+  const std::string out_dir = path("seen");
+  const auto r = testing::run_command(predict("--no-window --json --top-k 5 --save-input " +
+                                              quote(out_dir) + " " + quote(path("good"))));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["input_image"], out_dir + "/0001_a.png");
+  EXPECT_EQ(lines[1]["input_image"], out_dir + "/0002_b.png");
+  for (const auto& j : lines) {
+    expect_prediction(j, 5);
+    const cv::Mat seen = cv::imread(j["input_image"].get<std::string>(), cv::IMREAD_UNCHANGED);
+    EXPECT_EQ(seen.type(), CV_8UC1);
+    EXPECT_EQ(seen.size(), cv::Size(28, 28));
+    EXPECT_EQ(seen.at<uint8_t>(0, 0), 0);  // bright digit on black, as in training
+  }
+}
+
+TEST_F(Predict, UsageErrorsExitTwo) {
+  testing::expect_one_error_line(testing::run_command(predict("--no-window --json")), 2,
+                                 "no image paths given");
+  testing::expect_one_error_line(
+      testing::run_command(predict("--no-window --preprocess fancy " + quote(path("good")))), 2,
+      "--preprocess");
+  testing::expect_one_error_line(testing::run_command(predict(quote(path("good")))), 2,
+                                 "no display");
+  testing::expect_one_error_line(testing::run_command(predict("--no-window --draw")), 2,
+                                 "--draw needs the window");
+}
+
+TEST_F(Predict, UnloadableModelIsOneErrorAndNoJson) {
+  const std::string broken = path("broken-run");
+  fs::create_directories(broken);
+  fs::copy_file(path("run/config.json"), broken + "/config.json");
+  testing::write_bytes(broken + "/model.pt", "not a model");
+  const auto r = testing::run_command(kPredict + " --run " + quote(broken) +
+                                      " --no-window --json " + quote(path("good")));
+  testing::expect_one_error_line(r, 1, broken + "/model.pt");
+  EXPECT_EQ(r.out, "");
+  testing::expect_one_error_line(testing::run_command(kPredict + " --run " + quote(path("no-run")) +
+                                                      " --no-window " + quote(path("good"))),
+                                 1, path("no-run"));
+}
+
+// The fixed point end to end: MNIST test digits saved as PNG files get the prediction the run's
+// evaluation made from the data set's tensors (predictions.csv).
+TEST(PredictRealMnist, MnistCropsGetTheDataSetTensorsPrediction) {
+  const char* env = std::getenv("MNIST_DATA_DIR");
+  const std::string data = env ? env : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
+  const std::string images = data + "/t10k-images-idx3-ubyte";
+  if (!fs::exists(images)) {
+    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no MNIST in " << data;
+    GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
+  }
+  testing::TempDir tmp;
+  const auto r = testing::run_command(
+      kTrain + " --config " + quote(std::string(MNIST_SOURCE_DIR) + "/configs/mnist_mlp.json") +
+      " --set train.epochs=1 --set " + quote("data.dir=" + data) + " --run-dir " +
+      quote(tmp / "run"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const int n = 500;
+  const std::string raw = testing::read_bytes(images);
+  fs::create_directories(tmp / "png");
+  for (int i = 0; i < n; ++i) {
+    const cv::Mat digit(28, 28, CV_8UC1, const_cast<char*>(raw.data()) + 16 + 784 * i);
+    char name[32];
+    std::snprintf(name, sizeof name, "/%04d.png", i);
+    ASSERT_TRUE(cv::imwrite(tmp / "png" + name, digit));
+  }
+  const auto p = testing::run_command(kPredict + " --run " + quote(tmp / "run") +
+                                      " --no-window --json " + quote(tmp / "png"));
+  ASSERT_EQ(p.status, 0) << p.err;
+  const auto lines = json_lines(p.out);
+  ASSERT_EQ(lines.size(), static_cast<size_t>(n));
+  const auto csv = testing::lines(testing::read_bytes(tmp / "run/predictions.csv"));
+  int agree = 0;
+  for (int i = 0; i < n; ++i) {
+    // predictions.csv: index,label,predicted,...
+    const std::string& row = csv[static_cast<size_t>(i) + 1];
+    const size_t a = row.find(',', row.find(',') + 1) + 1;
+    const int from_tensor = std::stoi(row.substr(a, row.find(',', a) - a));
+    agree += lines[static_cast<size_t>(i)]["digit"].get<int>() == from_tensor;
+  }
+  EXPECT_GE(agree, n - 2) << agree << " of " << n << " agree";
+}
+
+}  // namespace
+}  // namespace mnist

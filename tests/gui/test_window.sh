@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The prediction window for real, on a virtual X display: opens mnist-predict on two user images,
+# takes screenshots, checks they are not blank and that the keys move between images, then switches
+# to draw mode, writes a "7" with the mouse and checks the window predicted it live and printed the
+# prediction on quit. Usage: test_window.sh BIN_DIR.
+#   MNIST_GUI_RUN=DIR         use this run folder instead of training one epoch here
+#   MNIST_SCREENSHOT_DIR=DIR  keep the screenshots there (predict_window.png, predict_draw.png)
+# Skips (exit 77) without real MNIST or xvfb-run/xdotool/ImageMagick, unless MNIST_REQUIRE_ALL is set.
+set -euo pipefail
+
+bin=$1
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+data=${MNIST_DATA_DIR:-$repo/data/mnist}
+skip() {
+  if [ -n "${MNIST_REQUIRE_ALL:-}" ]; then echo "error: $*" >&2; exit 1; fi
+  echo "skipped: $*"; exit 77
+}
+fail() { echo "FAILED: $*" >&2; exit 1; }
+for tool in xvfb-run Xvfb xdotool import convert; do
+  command -v $tool >/dev/null || skip "$tool is missing (scripts/install_deps.sh installs xvfb xdotool imagemagick)"
+done
+[ -f "$data/t10k-images-idx3-ubyte" ] || [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
+  skip "no MNIST in $data (scripts/fetch_mnist.sh)"
+
+# Run the rest on a virtual display of our own.
+if [ -z "${MNIST_GUI_INSIDE_XVFB:-}" ]; then
+  MNIST_GUI_INSIDE_XVFB=1 exec xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"; [ -n "${app:-}" ] && kill "$app" 2>/dev/null; true' EXIT
+export XDG_RUNTIME_DIR=$work/xdg && mkdir -m 700 "$XDG_RUNTIME_DIR"  # quiets Qt's warning
+
+run=${MNIST_GUI_RUN:-}
+if [ -z "$run" ]; then
+  run=$work/run
+  "$bin/mnist-train" --config "$repo/configs/mnist_mlp.json" --set "data.dir=$data" \
+    --set train.epochs=1 --run-dir "$run" >/dev/null
+fi
+"$bin/mnist-userset" --data "$data" --out "$work/images" --count 2 >/dev/null
+
+"$bin/mnist-predict" --run "$run" "$work/images/noise_gradient-0000.png" \
+  "$work/images/colour_ink-0001.png" >"$work/out.txt" 2>"$work/err.txt" &
+app=$!
+win=
+for _ in $(seq 100); do
+  win=$(xdotool search --name '^mnist-predict$' 2>/dev/null | head -1) && [ -n "$win" ] && break
+  kill -0 $app 2>/dev/null || fail "mnist-predict exited: $(cat "$work/err.txt")"
+  sleep 0.1
+done
+[ -n "$win" ] || fail "no window appeared within 10 s"
+sleep 1
+
+shot() { import -window "$win" "$work/$1.png"; }
+spread() { convert "$work/$1.png" -colorspace Gray -format '%[fx:standard_deviation]' info:; }
+not_blank() {
+  awk -v s="$(spread "$1")" 'BEGIN { exit !(s > 0.1) }' || fail "$1 screenshot is blank (spread $(spread "$1"))"
+}
+differs() {
+  local d
+  d=$(compare -metric AE "$work/$1.png" "$work/$2.png" null: 2>&1 || true)
+  [ "${d%% *}" -gt 1000 ] 2>/dev/null || fail "$2 looks like $1 ($d pixels differ): the key did nothing"
+}
+
+shot first && not_blank first
+xdotool key Right && sleep 0.5 && shot second && not_blank second && differs first second
+xdotool key p && sleep 0.5 && shot back && differs second back
+
+# Draw mode: a "7" in canvas coordinates (the canvas starts at 30, 94 in the window).
+xdotool key d && sleep 0.5 && shot empty_canvas
+stroke() {  # x0 y0 x1 y1 ...: one press, moves through the points, release
+  xdotool mousemove --window "$win" $((30 + $1)) $((94 + $2)) mousedown 1
+  shift 2
+  while [ $# -ge 2 ]; do
+    xdotool mousemove --window "$win" $((30 + $1)) $((94 + $2)); sleep 0.03; shift 2
+  done
+  xdotool mouseup 1
+}
+stroke 70 60 110 58 150 57 190 56 215 58 200 95 185 135 170 175 158 215 150 240
+sleep 0.5 && shot drawn && not_blank drawn && differs empty_canvas drawn
+xdotool key q
+for _ in $(seq 50); do kill -0 $app 2>/dev/null || break; sleep 0.1; done
+kill -0 $app 2>/dev/null && fail "q did not close the window"
+wait $app || true
+app=
+grep -q '^canvas: 7 ' "$work/out.txt" || fail "the drawn 7 was not predicted as 7: $(cat "$work/out.txt")"
+
+if [ -n "${MNIST_SCREENSHOT_DIR:-}" ]; then
+  mkdir -p "$MNIST_SCREENSHOT_DIR"
+  cp "$work/first.png" "$MNIST_SCREENSHOT_DIR/predict_window.png"
+  cp "$work/drawn.png" "$MNIST_SCREENSHOT_DIR/predict_draw.png"
+fi
+echo "window: 4 screenshots checked, keys and draw mode work; $(grep '^canvas' "$work/out.txt")"
