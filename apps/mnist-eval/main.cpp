@@ -65,7 +65,13 @@ int main(int argc, char** argv) {
     model->to(device);
     const EvalResult result = evaluate(*model, test, config.model.output, info.num_classes(),
                                        device, config.train.eval_batch_size);
-    const auto metrics = metrics_json(result, info);
+    auto metrics = metrics_json(result, info);
+    // What training did (epochs, early stopping, which weights) is not a property of the weights:
+    // it is carried over from the finished run's metrics.json.
+    if (run.finished()) {
+      const auto saved = run.read_json(run_files::kMetrics);
+      if (saved.contains("training")) metrics["training"] = saved["training"];
+    }
     if (json) {
       std::printf("%s\n", metrics.dump().c_str());
     } else {

@@ -76,7 +76,20 @@ int main(int argc, char** argv) {
 #else
     std::fprintf(stderr, "warning: built without OpenCV: no figures in %s/plots\n", run.dir().c_str());
 #endif
-    complete_run(run, result, data.info);
+    complete_run(run, result, data.info, trained);
+
+    if (trained.stopped_early) {
+      std::printf("early stopping: no improvement of %s for %lld epochs after epoch %lld\n",
+                  config.early_stopping.monitor.c_str(),
+                  static_cast<long long>(config.early_stopping.patience),
+                  static_cast<long long>(trained.best_epoch));
+    }
+    const auto last_epoch = trained.history.empty() ? 0 : trained.history.back().epoch;
+    if (trained.model_epoch != last_epoch || config.train.ema_decay > 0) {
+      std::printf("evaluated: %s weights of epoch %lld\n",
+                  config.train.ema_decay > 0 ? "averaged (EMA)" : "the",
+                  static_cast<long long>(trained.model_epoch));
+    }
 
     std::printf("test accuracy %.2f%%  test loss %.4f  (%lld images)\n", 100.0 * result.accuracy,
                 result.loss, static_cast<long long>(result.count));

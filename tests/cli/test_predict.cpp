@@ -174,6 +174,54 @@ TEST_F(Predict, UnloadableModelIsOneErrorAndNoJson) {
                                  1, path("no-run"));
 }
 
+// Every model type on both data sets: the run folder is complete (figures, metrics with the data
+// set's class names), mnist-eval recomputes the metrics, mnist-predict names the class.
+TEST(EveryModel, RunFolderEvaluationFiguresAndPredictionForMlpAndCnnOnBothDataSets) {
+  testing::TempDir tmp;
+  testing::write_synthetic_mnist(tmp / "data", 300, 50);
+  cv::Mat img(60, 60, CV_8UC1, cv::Scalar(255));
+  cv::rectangle(img, {15, 10}, {45, 50}, cv::Scalar(0), cv::FILLED);
+  ASSERT_TRUE(cv::imwrite(tmp / "item.png", img));
+  const std::string cnn =
+      " --set model.type=cnn --set 'model.channels=[4,8]' --set 'model.kernel_sizes=[3,3]'"
+      " --set 'model.hidden_sizes=[16]' --set train.ema_decay=0.9"
+      " --set augment.rotation=5 --set early_stopping.restore_best=true";
+  for (const std::string dataset : {"mnist", "fashion-mnist"}) {
+    for (const std::string model : {"mlp", "cnn"}) {
+      SCOPED_TRACE(dataset + " " + model);
+      const std::string run = tmp / (dataset + "-" + model);
+      const auto r = testing::run_command(
+          kTrain + " --config " + quote(std::string(MNIST_SOURCE_DIR) + "/configs/mnist_mlp.json") +
+          " --set train.epochs=2 --set data.val_size=50 --set " +
+          quote("data.dir=" + tmp / "data") + " --set data.dataset=" + dataset +
+          (model == "cnn" ? cnn : "") + " --run-dir " + quote(run));
+      ASSERT_EQ(r.status, 0) << r.out << r.err;
+      for (const char* plot : {"samples", "curves", "confusion", "misclassified"}) {
+        EXPECT_TRUE(fs::exists(run + "/plots/" + plot + ".png")) << plot;
+      }
+      const auto metrics = json::parse(testing::read_bytes(run + "/metrics.json"));
+      const auto names = metrics.at("class_names").get<std::vector<std::string>>();
+      ASSERT_EQ(names.size(), 10u);
+      EXPECT_EQ(names[0], dataset == "mnist" ? "0" : "T-shirt/top");
+      EXPECT_EQ(metrics.at("training").at("epochs"), 2);
+
+      const auto e =
+          testing::run_command(std::string(MNIST_EVAL_BIN) + " --json --run " + quote(run));
+      ASSERT_EQ(e.status, 0) << e.err;
+      EXPECT_DOUBLE_EQ(json::parse(e.out)["test_accuracy"].get<double>(),
+                       metrics["test_accuracy"].get<double>());
+
+      const auto p = testing::run_command(kPredict + " --run " + quote(run) +
+                                          " --no-window --json " + quote(tmp / "item.png"));
+      ASSERT_EQ(p.status, 0) << p.err;
+      const auto j = json::parse(p.out);
+      const auto k = j.at("digit").get<size_t>();
+      ASSERT_LT(k, 10u);
+      EXPECT_EQ(j.at("class").get<std::string>(), names[k]);
+    }
+  }
+}
+
 // The fixed point end to end: MNIST test digits saved as PNG files get the prediction the run's
 // evaluation made from the data set's tensors (predictions.csv).
 TEST(PredictRealMnist, MnistCropsGetTheDataSetTensorsPrediction) {

@@ -4,9 +4,12 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "mnist/config/config.h"
 #include "mnist/core/error.h"
+#include "mnist/data/dataset.h"
+#include "mnist/models/factory.h"
 #include "support.h"
 
 namespace mnist {
@@ -151,7 +154,68 @@ TEST(Config, ARunFoldersOwnBrokenConfigIsADataError) {
   EXPECT_THROW(load_run_config(dir.path(), {"seed=-2"}), UsageError);
 }
 
+TEST(Config, RecipeKeysAreCheckedNamingTheKey) {
+  EXPECT_NE(error_of({{"model", {{"type", "cnn"}, {"channels", {8, 16}}, {"kernel_sizes", {3}}}}})
+                .find("model.kernel_sizes: needs one entry per block"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"type", "cnn"}, {"channels", {8}}, {"kernel_sizes", {4}}}}})
+                .find("model.kernel_sizes: kernel sizes must be odd"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"pool", "min"}}}}).find("model.pool: must be one of"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"output", "sigmoid"}}}, {"train", {{"label_smoothing", 0.1}}}})
+                .find("train.label_smoothing: needs model.output"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"ema_decay", 1.0}}}}).find("train.ema_decay: must be in"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"data", {{"val_size", 0}}}, {"early_stopping", {{"patience", 3}}}})
+                .find("early_stopping.patience: needs a validation split"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"early_stopping", {{"monitor", "accuracy"}}}})
+                .find("early_stopping.monitor: must be one of"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"augment", {{"rotation", -5}}}}).find("augment.rotation: must be in"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"augment", {{"flip", true}}}}).find("augment.flip: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"schedule", {{"name", "onecycle"}, {"warmup_epochs", 1}}}})
+                .find("schedule.warmup_epochs: onecycle warms up by itself"),
+            std::string::npos);
+  // Every recipe key is off by default.
+  const Config c = config_from_json(json::object(), "x");
+  EXPECT_FALSE(c.augment.enabled());
+  EXPECT_EQ(c.train.label_smoothing, 0.0);
+  EXPECT_EQ(c.train.ema_decay, 0.0);
+  EXPECT_EQ(c.early_stopping.patience, 0);
+  EXPECT_FALSE(c.early_stopping.restore_best);
+  EXPECT_EQ(c.schedule.warmup_epochs, 0.0);
+  EXPECT_EQ(c.optim.weight_decay, 0.0);
+}
+
+TEST(Config, DataDirDefaultsToTheDataSetsPlace) {
+  EXPECT_EQ(config_from_json(json::object(), "x").data.dir, "data/mnist");
+  EXPECT_EQ(config_from_json({{"data", {{"dataset", "fashion-mnist"}}}}, "x").data.dir,
+            "/usr/share/datasets/fashion-mnist");
+  EXPECT_EQ(config_from_json({{"data", {{"dir", "x/y"}}}}, "x").data.dir, "x/y");
+}
+
 TEST(Config, ShippedConfigsLoad) {
+  int found = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(MNIST_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    ++found;
+    const Config c = load_config(entry.path().string(), {});
+    torch::manual_seed(0);
+    auto model = build_model(c.model, dataset_info(c.data.dataset));
+    EXPECT_EQ(model->forward(torch::rand({2, 1, 28, 28})).sizes(), torch::IntArrayRef({2, 10}))
+        << entry.path();
+    if (c.model.type == "mlp" && c.data.dataset == "mnist") {
+      EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << entry.path();
+    }
+  }
+  EXPECT_GE(found, 6);
+
   for (const char* name : {"mnist_mlp_seed.json", "mnist_mlp.json"}) {
     const Config c = load_config(std::string(MNIST_SOURCE_DIR) + "/configs/" + name, {});
     EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << name;

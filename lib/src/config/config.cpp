@@ -136,23 +136,65 @@ Config convert(const json& j, const std::string& source) {
   r.integer("threads", c.threads, 1);
   r.section("data", [&](ObjectReader& s) {
     s.string("dir", c.data.dir);
-    if (c.data.dir.empty()) s.fail(s.path("dir"), "must not be empty");
     s.string("dataset", c.data.dataset, {"mnist", "fashion-mnist"});
     s.integer("val_size", c.data.val_size, 0);
+    if (c.data.dir.empty()) c.data.dir = default_data_dir(c.data.dataset);
   });
   r.section("model", [&](ObjectReader& s) {
-    s.string("type", c.model.type, {"mlp"});
+    s.string("type", c.model.type, {"mlp", "cnn"});
     s.integer_list("hidden_sizes", c.model.hidden_sizes, 1);
     s.string("activation", c.model.activation, {"relu", "tanh", "sigmoid", "gelu"});
     s.number("dropout", c.model.dropout, 0.0, 1.0, /*max_inclusive=*/false);
     s.string("output", c.model.output, {"softmax", "sigmoid"});
     s.string("init", c.model.init, {"torch", "glorot"});
+    s.integer_list("channels", c.model.channels, 1);
+    s.integer_list("kernel_sizes", c.model.kernel_sizes, 1);
+    s.integer("convs_per_block", c.model.convs_per_block, 1);
+    s.string("pool", c.model.pool, {"max", "avg", "none"});
+    s.boolean("batch_norm", c.model.batch_norm);
+    s.number("conv_dropout", c.model.conv_dropout, 0.0, 1.0, /*max_inclusive=*/false);
+    s.boolean("global_pool", c.model.global_pool);
+    if (c.model.type == "cnn") {
+      if (c.model.channels.empty()) s.fail(s.path("channels"), "a CNN needs at least one block");
+      if (c.model.kernel_sizes.size() != c.model.channels.size()) {
+        s.fail(s.path("kernel_sizes"), "needs one entry per block of model.channels (" +
+                                           std::to_string(c.model.channels.size()) + "), got " +
+                                           std::to_string(c.model.kernel_sizes.size()));
+      }
+      for (const int64_t k : c.model.kernel_sizes) {
+        if (k % 2 == 0) s.fail(s.path("kernel_sizes"), "kernel sizes must be odd ('same' padding)");
+      }
+    }
   });
   r.section("train", [&](ObjectReader& s) {
     s.integer("epochs", c.train.epochs, 1);
     s.integer("batch_size", c.train.batch_size, 1);
     s.integer("eval_batch_size", c.train.eval_batch_size, 1);
     s.integer("log_every", c.train.log_every, 1);
+    s.number("label_smoothing", c.train.label_smoothing, 0.0, 1.0, /*max_inclusive=*/false);
+    if (c.train.label_smoothing > 0 && c.model.output != "softmax") {
+      s.fail(s.path("label_smoothing"), "needs model.output \"softmax\"");
+    }
+    s.number("ema_decay", c.train.ema_decay, 0.0, 1.0, /*max_inclusive=*/false);
+  });
+  r.section("early_stopping", [&](ObjectReader& s) {
+    s.string("monitor", c.early_stopping.monitor, {"val_accuracy", "val_loss"});
+    s.integer("patience", c.early_stopping.patience, 0);
+    s.number("min_delta", c.early_stopping.min_delta, 0.0, 1e9);
+    s.boolean("restore_best", c.early_stopping.restore_best);
+    const bool needs_val = c.early_stopping.patience > 0 || c.early_stopping.restore_best;
+    if (needs_val && c.data.val_size == 0) {
+      s.fail(c.early_stopping.patience > 0 ? s.path("patience") : s.path("restore_best"),
+             "needs a validation split (data.val_size > 0)");
+    }
+  });
+  r.section("augment", [&](ObjectReader& s) {
+    s.number("rotation", c.augment.rotation, 0.0, 180.0);
+    s.number("translate", c.augment.translate, 0.0, 0.5);
+    s.number("scale", c.augment.scale, 0.0, 0.9);
+    s.number("shear", c.augment.shear, 0.0, 60.0);
+    s.number("elastic_alpha", c.augment.elastic_alpha, 0.0, 1000.0);
+    s.number("elastic_sigma", c.augment.elastic_sigma, 0.5, 100.0);
   });
   r.section("optim", [&](ObjectReader& s) {
     s.string("name", c.optim.name, {"adam", "adamw", "sgd"});
@@ -166,16 +208,28 @@ Config convert(const json& j, const std::string& source) {
     s.boolean("nesterov", c.optim.nesterov);
   });
   r.section("schedule", [&](ObjectReader& s) {
-    s.string("name", c.schedule.name, {"constant", "step", "cosine"});
+    s.string("name", c.schedule.name, {"constant", "step", "cosine", "onecycle"});
     s.integer("step_epochs", c.schedule.step_epochs, 1);
     s.number("gamma", c.schedule.gamma, 0.0, 1.0);
     s.number("min_lr", c.schedule.min_lr, 0.0, 10.0);
+    s.number("warmup_epochs", c.schedule.warmup_epochs, 0.0, 1e6);
+    if (c.schedule.warmup_epochs > 0 && c.schedule.name == "onecycle") {
+      s.fail(s.path("warmup_epochs"), "onecycle warms up by itself: use schedule.pct_start");
+    }
+    s.number("pct_start", c.schedule.pct_start, 0.0, 1.0, /*max_inclusive=*/false);
+    s.number("div_factor", c.schedule.div_factor, 1.0, 1e6);
+    s.number("final_div_factor", c.schedule.final_div_factor, 1.0, 1e9);
   });
   r.finish();
   return c;
 }
 
 }  // namespace
+
+std::string default_data_dir(const std::string& dataset) {
+  if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
+  return "data/mnist";
+}
 
 Config config_from_json(const json& j, const std::string& source) {
   return convert(j, source);
@@ -194,12 +248,33 @@ json config_to_json(const Config& c) {
         {"activation", c.model.activation},
         {"dropout", c.model.dropout},
         {"output", c.model.output},
-        {"init", c.model.init}}},
+        {"init", c.model.init},
+        {"channels", c.model.channels},
+        {"kernel_sizes", c.model.kernel_sizes},
+        {"convs_per_block", c.model.convs_per_block},
+        {"pool", c.model.pool},
+        {"batch_norm", c.model.batch_norm},
+        {"conv_dropout", c.model.conv_dropout},
+        {"global_pool", c.model.global_pool}}},
       {"train",
        {{"epochs", c.train.epochs},
         {"batch_size", c.train.batch_size},
         {"eval_batch_size", c.train.eval_batch_size},
-        {"log_every", c.train.log_every}}},
+        {"log_every", c.train.log_every},
+        {"label_smoothing", c.train.label_smoothing},
+        {"ema_decay", c.train.ema_decay}}},
+      {"early_stopping",
+       {{"monitor", c.early_stopping.monitor},
+        {"patience", c.early_stopping.patience},
+        {"min_delta", c.early_stopping.min_delta},
+        {"restore_best", c.early_stopping.restore_best}}},
+      {"augment",
+       {{"rotation", c.augment.rotation},
+        {"translate", c.augment.translate},
+        {"scale", c.augment.scale},
+        {"shear", c.augment.shear},
+        {"elastic_alpha", c.augment.elastic_alpha},
+        {"elastic_sigma", c.augment.elastic_sigma}}},
       {"optim",
        {{"name", c.optim.name},
         {"lr", c.optim.lr},
@@ -213,7 +288,11 @@ json config_to_json(const Config& c) {
        {{"name", c.schedule.name},
         {"step_epochs", c.schedule.step_epochs},
         {"gamma", c.schedule.gamma},
-        {"min_lr", c.schedule.min_lr}}},
+        {"min_lr", c.schedule.min_lr},
+        {"warmup_epochs", c.schedule.warmup_epochs},
+        {"pct_start", c.schedule.pct_start},
+        {"div_factor", c.schedule.div_factor},
+        {"final_div_factor", c.schedule.final_div_factor}}},
   };
 }
 

@@ -117,10 +117,27 @@ at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
 }
 
 at::Tensor to_model_input(const at::Tensor& images) {
-  TORCH_CHECK(images.dim() == 3 && images.scalar_type() == torch::kUInt8,
-              "to_model_input: expected uint8 [B, H, W], got ", images.sizes(), " ",
+  TORCH_CHECK((images.dim() == 3 || images.dim() == 4) && images.scalar_type() == torch::kUInt8,
+              "to_model_input: expected uint8 [B, H, W] or [B, H, W, C], got ", images.sizes(), " ",
               images.scalar_type());
-  return images.unsqueeze(1).to(torch::kFloat32).div_(255.0f);
+  const auto nchw = images.dim() == 3 ? images.unsqueeze(1) : images.permute({0, 3, 1, 2});
+  return nchw.to(torch::kFloat32).div_(255.0f);
+}
+
+at::Tensor match_channels(const at::Tensor& images, int64_t channels) {
+  const int64_t have = images.dim() == 3 ? 1 : images.size(3);
+  if (have == channels) return images;
+  if (channels == 1) {
+    // ITU-R BT.601 luma of RGB, rounded, as OpenCV's colour-to-gray conversion does.
+    const auto rgb = images.to(torch::kFloat32);
+    const auto luma =
+        rgb.select(3, 0) * 0.299f + rgb.select(3, 1) * 0.587f + rgb.select(3, 2) * 0.114f;
+    return luma.round_().clamp_(0, 255).to(torch::kUInt8);
+  }
+  TORCH_CHECK(have == 1, "match_channels: cannot turn ", have, " channels into ", channels);
+  return (images.dim() == 3 ? images.unsqueeze(3) : images)
+      .expand({-1, -1, -1, channels})
+      .contiguous();
 }
 
 }  // namespace mnist

@@ -24,7 +24,8 @@ Predictor Predictor::open(const std::string& run_dir) {
 
 at::Tensor Predictor::probabilities(const at::Tensor& images) const {
   torch::InferenceMode guard;
-  const auto logits = model_->forward(to_model_input(images.to(torch::kCPU)));
+  const auto input = match_channels(images.to(torch::kCPU), info_->channels);
+  const auto logits = model_->forward(to_model_input(input));
   return class_probabilities(logits, config_.model.output).contiguous();
 }
 

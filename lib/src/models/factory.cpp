@@ -7,6 +7,7 @@
 
 #include "mnist/core/error.h"
 #include "mnist/io/files.h"
+#include "mnist/models/cnn.h"
 #include "mnist/models/mlp.h"
 
 namespace mnist {
@@ -21,6 +22,25 @@ Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
     o.dropout = model.dropout;
     o.init = model.init;
     return std::make_shared<MLPImpl>(o);
+  }
+  if (model.type == "cnn") {
+    CNNOptions o;
+    o.in_channels = info.channels;
+    o.height = info.height;
+    o.width = info.width;
+    o.channels = model.channels;
+    o.kernel_sizes = model.kernel_sizes;
+    o.convs_per_block = model.convs_per_block;
+    o.pool = model.pool;
+    o.batch_norm = model.batch_norm;
+    o.conv_dropout = model.conv_dropout;
+    o.global_pool = model.global_pool;
+    o.hidden_sizes = model.hidden_sizes;
+    o.activation = model.activation;
+    o.dropout = model.dropout;
+    o.num_classes = info.num_classes();
+    o.init = model.init;
+    return std::make_shared<CNNImpl>(o);
   }
   throw UsageError("model.type: unknown model type \"" + model.type + "\"");
 }

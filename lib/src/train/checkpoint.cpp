@@ -29,14 +29,21 @@ std::string tensor_text(const torch::Tensor& t) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, ClassifierImpl& model,
-                     torch::optim::Optimizer& optimizer, const TrainingState& state) {
-  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+                     torch::optim::Optimizer& optimizer, const TrainingState& state,
+                     ClassifierImpl* average) {
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive, average_archive;
   model.save(model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
-  const nlohmann::json meta = {
-      {"format", kFormatVersion}, {"epoch", state.epoch}, {"history", to_json(state.history)}};
+  if (average != nullptr) {
+    average->save(average_archive);
+    archive.write("average", average_archive);
+  }
+  const nlohmann::json meta = {{"format", kFormatVersion},
+                               {"epoch", state.epoch},
+                               {"history", to_json(state.history)},
+                               {"average_updates", state.average_updates}};
   archive.write("state", text_tensor(meta.dump()));
   std::ostringstream out;
   archive.save_to(out);
@@ -44,7 +51,7 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
 }
 
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
-                              torch::optim::Optimizer& optimizer) {
+                              torch::optim::Optimizer& optimizer, ClassifierImpl* average) {
   TrainingState state;
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
@@ -65,6 +72,14 @@ TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
     optimizer.load(optimizer_archive);
     state.epoch = meta.at("epoch").get<int64_t>();
     state.history = history_from_json(meta.at("history"), path);
+    if (average != nullptr) {
+      torch::serialize::InputArchive average_archive;
+      if (!archive.try_read("average", average_archive)) {
+        throw DataError(path + ": holds no weight average, but train.ema_decay is on");
+      }
+      load_weights(*average, average_archive, path);
+      state.average_updates = meta.value("average_updates", int64_t{0});
+    }
   } catch (const c10::Error& e) {
     throw DataError(path + ": corrupt or incompatible checkpoint: " + e.what_without_backtrace());
   } catch (const nlohmann::json::exception& e) {

@@ -18,8 +18,17 @@ at::Tensor log_scores(const at::Tensor& logits, const std::string& output) {
 }  // namespace
 
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
-                               const std::string& output) {
-  return torch::nn::functional::cross_entropy(log_scores(logits, output), targets);
+                               const std::string& output, double label_smoothing) {
+  if (label_smoothing <= 0.0)
+    return torch::nn::functional::cross_entropy(log_scores(logits, output), targets);
+  if (output != "softmax")
+    throw UsageError("train.label_smoothing: needs model.output \"softmax\"");
+  // Written out rather than through CrossEntropyFuncOptions::label_smoothing, which not every
+  // LibTorch has: -(1 - s) log p_y - s * mean_k log p_k.
+  const auto log_p = torch::log_softmax(logits, /*dim=*/1);
+  const auto nll = -log_p.gather(1, targets.unsqueeze(1)).squeeze(1);
+  const auto uniform = -log_p.mean(/*dim=*/1);
+  return ((1.0 - label_smoothing) * nll + label_smoothing * uniform).mean();
 }
 
 at::Tensor classification_loss_per_sample(const at::Tensor& logits, const at::Tensor& targets,

@@ -1,5 +1,6 @@
 #include "mnist/train/optim.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -41,20 +42,48 @@ LrSchedule::LrSchedule(const OptimConfig& optim, const ScheduleConfig& schedule,
     : base_lr_(optim.lr),
       schedule_(schedule),
       steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)),
-      total_steps_(std::max<int64_t>(1, steps_per_epoch * epochs)) {
-  if (schedule_.name != "constant" && schedule_.name != "step" && schedule_.name != "cosine") {
-    throw UsageError("schedule.name: unknown schedule \"" + schedule_.name + "\"");
+      total_steps_(std::max<int64_t>(1, steps_per_epoch * epochs)),
+      warmup_steps_(std::min<int64_t>(
+          total_steps_, static_cast<int64_t>(std::llround(
+                            schedule.warmup_epochs * static_cast<double>(steps_per_epoch_))))) {
+  const auto& n = schedule_.name;
+  if (n != "constant" && n != "step" && n != "cosine" && n != "onecycle") {
+    throw UsageError("schedule.name: unknown schedule \"" + n + "\"");
   }
 }
 
+namespace {
+
+// Cosine interpolation from `from` (t = 0) to `to` (t = 1).
+double cosine(double from, double to, double t) {
+  return to + (from - to) * 0.5 * (1.0 + std::cos(M_PI * std::clamp(t, 0.0, 1.0)));
+}
+
+}  // namespace
+
 double LrSchedule::lr_at(int64_t step) const {
+  if (schedule_.name == "onecycle") {
+    const double peak_step = schedule_.pct_start * static_cast<double>(total_steps_);
+    const double start = base_lr_ / schedule_.div_factor;
+    const double s = static_cast<double>(step);
+    if (s < peak_step) return cosine(start, base_lr_, s / peak_step);
+    const double end = start / schedule_.final_div_factor;
+    const double rest = std::max(1.0, static_cast<double>(total_steps_) - peak_step);
+    return cosine(base_lr_, end, (s - peak_step) / rest);
+  }
+  // Linear warm-up, then the schedule proper over the remaining steps.
+  if (step < warmup_steps_) {
+    return base_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup_steps_);
+  }
+  const int64_t after = step - warmup_steps_;
   if (schedule_.name == "step") {
-    const int64_t epoch = step / steps_per_epoch_;
+    const int64_t epoch = after / steps_per_epoch_;
     return base_lr_ * std::pow(schedule_.gamma, static_cast<double>(epoch / schedule_.step_epochs));
   }
   if (schedule_.name == "cosine") {
-    const double t = std::min(1.0, static_cast<double>(step) / static_cast<double>(total_steps_));
-    return schedule_.min_lr + (base_lr_ - schedule_.min_lr) * 0.5 * (1.0 + std::cos(M_PI * t));
+    const int64_t span = std::max<int64_t>(1, total_steps_ - warmup_steps_);
+    return cosine(base_lr_, schedule_.min_lr,
+                  static_cast<double>(after) / static_cast<double>(span));
   }
   return base_lr_;
 }

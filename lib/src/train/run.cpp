@@ -46,11 +46,18 @@ EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolde
   return result;
 }
 
-void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info) {
+void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info,
+                  const TrainResult& trained) {
   auto meta = run.read_json(run_files::kMeta);
   meta["end_time"] = utc_timestamp();
   run.write_json(run_files::kMeta, meta);
-  run.write_json(run_files::kMetrics, metrics_json(result, info));
+  auto metrics = metrics_json(result, info);
+  metrics["training"] = {{"epochs", trained.history.empty() ? 0 : trained.history.back().epoch},
+                         {"model_epoch", trained.model_epoch},
+                         {"best_epoch", trained.best_epoch},
+                         {"stopped_early", trained.stopped_early},
+                         {"seconds", seconds}};
+  run.write_json(run_files::kMetrics, metrics);
 }
 
 }  // namespace mnist

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -9,7 +10,9 @@
 #include "mnist/core/error.h"
 #include "mnist/eval/metrics.h"
 #include "mnist/models/factory.h"
+#include "mnist/train/augment.h"
 #include "mnist/train/checkpoint.h"
+#include "mnist/train/ema.h"
 #include "mnist/train/loss.h"
 #include "mnist/train/optim.h"
 
@@ -22,8 +25,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Dropout's randomness for an epoch is seeded from (seed, epoch): a resumed epoch draws the same
-// masks.
+// Dropout's and augmentation's randomness for an epoch is seeded from (seed, epoch): a resumed
+// epoch draws the same masks and transforms.
 uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   return static_cast<uint64_t>(seed) * 1000003ull + static_cast<uint64_t>(epoch);
 }
@@ -35,7 +38,34 @@ uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   throw RunError(msg.str());
 }
 
+double monitored(const EpochStats& s, const EarlyStoppingConfig& rule) {
+  return rule.monitor == "val_loss" ? s.val_loss : s.val_accuracy;
+}
+
 }  // namespace
+
+int64_t best_epoch(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule) {
+  const bool lower_is_better = rule.monitor == "val_loss";
+  int64_t best = 0;
+  double best_value = 0.0;
+  for (const auto& s : history) {
+    const double v = monitored(s, rule);
+    if (!std::isfinite(v)) continue;
+    const bool better =
+        lower_is_better ? v < best_value - rule.min_delta : v > best_value + rule.min_delta;
+    if (best == 0 || better) {
+      best = s.epoch;
+      best_value = v;
+    }
+  }
+  return best;
+}
+
+bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule) {
+  if (rule.patience <= 0 || history.empty()) return false;
+  const int64_t best = best_epoch(history, rule);
+  return best > 0 && history.back().epoch - best >= rule.patience;
+}
 
 TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
                         c10::Device device, TrainObserver& observer) {
@@ -43,10 +73,20 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   Classifier model = build_model(config.model, data.info);
   model->to(device);
   auto optimizer = make_optimizer(config.optim, model->parameters());
+  std::optional<WeightAverage> average;
+  if (config.train.ema_decay > 0) {
+    auto copy = build_model(config.model, data.info);
+    copy->to(device);
+    average.emplace(copy, *model, config.train.ema_decay);
+  }
+  // The model validation, best_model.pt and the result use.
+  const auto evaluated = [&]() -> Classifier { return average ? average->model() : model; };
 
   TrainingState state;
   if (run.has(run_files::kCheckpoint)) {
-    state = load_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer);
+    state = load_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer,
+                            average ? average->model().get() : nullptr);
+    if (average) average->set_updates(state.average_updates);
   }
 
   const int64_t n = data.train.size();
@@ -55,13 +95,17 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       (n + batch - 1) / batch;  // the last, partial batch is used too (as Keras does)
   const LrSchedule schedule(config.optim, config.schedule, steps, config.train.epochs);
   const std::string& output = config.model.output;
+  const Augmenter augment(config.augment);
+  const auto& rule = config.early_stopping;
+  const bool track_best = data.val.size() > 0;
 
   // The training split lives on the device once; batches are gathered there by index.
   const auto images = data.train.images.to(device);
   const auto labels = data.train.labels.to(device);
 
   observer.on_start(state.epoch + 1, config.train.epochs, steps);
-  for (int64_t epoch = state.epoch + 1; epoch <= config.train.epochs; ++epoch) {
+  for (int64_t epoch = state.epoch + 1;
+       epoch <= config.train.epochs && !patience_ran_out(state.history, rule); ++epoch) {
     const auto epoch_start = Clock::now();
     torch::manual_seed(epoch_seed(config.seed, epoch));
     const auto order =
@@ -76,16 +120,17 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       const int64_t start = step * batch;
       const int64_t len = std::min(batch, n - start);
       const auto idx = order.narrow(0, start, len);
-      const auto x = to_model_input(images.index_select(0, idx));  // [B, 1, 28, 28]
-      const auto y = labels.index_select(0, idx);                  // [B]
+      const auto x = augment(to_model_input(images.index_select(0, idx)));  // [B, C, H, W]
+      const auto y = labels.index_select(0, idx);                           // [B]
       lr = schedule.lr_at((epoch - 1) * steps + step);
       set_learning_rate(*optimizer, lr);
 
       optimizer->zero_grad();
       const auto logits = model->forward(x);  // [B, K]
-      const auto loss = classification_loss(logits, y, output);
+      const auto loss = classification_loss(logits, y, output, config.train.label_smoothing);
       loss.backward();
       optimizer->step();
+      if (average) average->update(*model);
 
       {
         torch::NoGradGuard no_grad;
@@ -109,8 +154,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     stats.train_loss = loss_sum.item<double>() / static_cast<double>(n);
     stats.train_accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
     stats.val_loss = stats.val_accuracy = std::nan("");
-    if (data.val.size() > 0) {
-      const auto val = evaluate(*model, data.val, output, data.info.num_classes(), device,
+    if (track_best) {
+      const auto val = evaluate(*evaluated(), data.val, output, data.info.num_classes(), device,
                                 config.train.eval_batch_size);
       stats.val_loss = val.loss;
       stats.val_accuracy = val.accuracy;
@@ -121,15 +166,35 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
 
     state.epoch = epoch;
     state.history.push_back(stats);
-    save_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer, state);
+    state.average_updates = average ? average->updates() : 0;
+    // best_model.pt before the checkpoint: a checkpoint that names epoch e as the best always has
+    // e's weights next to it (a crash in between only repeats epoch e on resume).
+    if (track_best && best_epoch(state.history, rule) == epoch) {
+      save_model(evaluated(), run.file(run_files::kBestModel));
+    }
+    save_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer, state,
+                    average ? average->model().get() : nullptr);
     run.write_text(run_files::kHistory, history_csv(state.history));
     observer.on_epoch_end(stats);
   }
   // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too,
   // in case the process died between the two writes.
   run.write_text(run_files::kHistory, history_csv(state.history));
+
+  TrainResult result;
+  result.history = state.history;
+  result.best_epoch = track_best ? best_epoch(state.history, rule) : 0;
+  result.stopped_early = state.epoch < config.train.epochs;
+  result.model = evaluated();
+  result.model_epoch = state.epoch;
+  if (rule.restore_best && result.best_epoch > 0 && result.best_epoch != state.epoch) {
+    result.model = load_model(config.model, data.info, run.file(run_files::kBestModel));
+    result.model->to(device);
+    result.model_epoch = result.best_epoch;
+  }
+  result.model->eval();
   model->eval();
-  return {model, state.history};
+  return result;
 }
 
 }  // namespace mnist

@@ -35,7 +35,11 @@ void write_tile_grid(const std::string& path, const std::string& title, const Da
                      const std::vector<Tile>& tiles, int columns) {
   constexpr int kScale = 3;
   const int h = static_cast<int>(data.images.size(1)), w = static_cast<int>(data.images.size(2));
-  const int cell_w = std::max(w * kScale, 112) + 8;  // room for "pred 4 100.0%"
+  int text_w = 112;  // room for "pred 4 100.0%"
+  for (const auto& t : tiles) {
+    text_w = std::max({text_w, text_width(t.line1, kSmall + 0.06), text_width(t.line2, kSmall)});
+  }
+  const int cell_w = std::max(w * kScale, text_w) + 8;
   const int caption = tiles.empty() || tiles[0].line2.empty() ? 20 : 36;
   const int cell_h = h * kScale + caption + 6;
   const int rows = std::max(1, static_cast<int>((tiles.size() + columns - 1) / columns));
@@ -180,8 +184,14 @@ void write_confusion_heatmap(const std::string& path, const at::Tensor& confusio
   const auto c = confusion.to(torch::kCPU).to(torch::kInt64).contiguous();
   const int k = static_cast<int>(c.size(0));
   constexpr int kCell = 52;
+  // Row labels: the class name, with the index the columns use when the name is not the index.
+  std::vector<std::string> row_labels;
+  for (size_t i = 0; i < info.class_names.size(); ++i) {
+    const auto& name = info.class_names[i];
+    row_labels.push_back(name == std::to_string(i) ? name : name + " (" + std::to_string(i) + ")");
+  }
   int name_w = 0;
-  for (const auto& name : info.class_names) name_w = std::max(name_w, text_width(name, kMedium));
+  for (const auto& label : row_labels) name_w = std::max(name_w, text_width(label, kMedium));
   const int left = name_w + 70, top = 70;
   cv::Mat img(top + k * kCell + 70, left + k * kCell + 30, CV_8UC3, kWhite);
   const auto acc = c.accessor<int64_t, 2>();
@@ -205,7 +215,7 @@ void write_confusion_heatmap(const std::string& path, const at::Tensor& confusio
                           i == j ? 2 : 1);
       }
     }
-    put_text_right(img, info.class_names[static_cast<size_t>(i)], left - 8,
+    put_text_right(img, row_labels[static_cast<size_t>(i)], left - 8,
                    top + i * kCell + kCell / 2 + 6, kMedium, kBlack);
     put_text_centered(img, std::to_string(i), left + i * kCell + kCell / 2, top + k * kCell + 20,
                       kMedium, kBlack);

@@ -68,7 +68,7 @@ ImageResult predict_image(const Predictor& predictor, const cv::Mat& image, cons
   if (pipeline == Pipeline::kNaive) {
     r.input = naive_preprocess(image);
   } else {
-    Preprocessed p = preprocess_digit(image, name);
+    Preprocessed p = preprocess_digit(image, name, framing_for(predictor.info().name));
     r.input = p.digit;
     r.ink_box = p.ink_box;
   }

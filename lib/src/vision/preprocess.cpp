@@ -270,14 +270,15 @@ cv::Mat normalise_stroke(cv::Mat patch, double scale) {
   return out(cv::boundingRect(nz)).clone();
 }
 
-/// Places `patch` (float, ink in [0, 1]) in a 28x28 frame with its mass at (14, 14). When the patch
+/// Places `patch` (float, ink in [0, 1]) in a 28x28 frame with its mass (or, not `by_mass`, its box
+/// centre) at (14, 14). When the patch
 /// comes unresampled from a 28x28 frame, `keep` is its offset there: kept if it centres the mass to
 /// within rounding (MNIST's own centring rounds either way at half a pixel).
-cv::Mat centre_by_mass(const cv::Mat& patch, const cv::Point* keep) {
+cv::Mat centre_in_frame(const cv::Mat& patch, const cv::Point* keep, bool by_mass) {
   const cv::Moments m = cv::moments(patch);
   double cx = (patch.cols - 1) / 2.0;
   double cy = (patch.rows - 1) / 2.0;
-  if (m.m00 > 0) {
+  if (by_mass && m.m00 > 0) {
     cx = m.m10 / m.m00;
     cy = m.m01 / m.m00;
   }
@@ -300,7 +301,18 @@ cv::Mat centre_by_mass(const cv::Mat& patch, const cv::Point* keep) {
 
 }  // namespace
 
-Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name) {
+Framing framing_for(const std::string& dataset) {
+  Framing f;
+  if (dataset == "fashion-mnist") {
+    f.box = kDigitFrame;
+    f.centre_by_mass = false;
+    f.normalise_stroke = false;
+  }
+  return f;
+}
+
+Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name,
+                              const Framing& framing) {
   if (image.empty() || image.rows < 1 || image.cols < 1) throw DataError(name + ": empty image");
   cv::Mat f = to_unit_float(image);
   // Analyse large images at a working size: the result is 20 px tall anyway.
@@ -337,14 +349,16 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name) {
   cv::Mat patch = digit(box).clone();
   int longer = std::max(box.width, box.height);
   // MNIST's own crops have a longer side of 20 (rarely 19): leave those exactly as they are.
-  const bool resample = longer != kDigitBox && longer != kDigitBox - 1;
+  const int target = framing.box;
+  const bool resample = longer != target && longer != target - 1;
   if (resample) {
-    patch = normalise_stroke(patch, static_cast<double>(kDigitBox) / longer);
+    if (framing.normalise_stroke)
+      patch = normalise_stroke(patch, static_cast<double>(target) / longer);
     box = cv::Rect(0, 0, patch.cols, patch.rows);
     longer = std::max(box.width, box.height);
-    const double s = static_cast<double>(kDigitBox) / longer;
-    const cv::Size size(std::clamp(static_cast<int>(std::lround(box.width * s)), 1, kDigitBox),
-                        std::clamp(static_cast<int>(std::lround(box.height * s)), 1, kDigitBox));
+    const double s = static_cast<double>(target) / longer;
+    const cv::Size size(std::clamp(static_cast<int>(std::lround(box.width * s)), 1, target),
+                        std::clamp(static_cast<int>(std::lround(box.height * s)), 1, target));
     cv::resize(patch, patch, size, 0, 0, s < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     double hi = 0;
     cv::minMaxLoc(patch, nullptr, &hi);
@@ -354,7 +368,7 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name) {
   const bool mnist_frame =
       !resample && scale == 1.0 && image.rows == kDigitFrame && image.cols == kDigitFrame;
   const cv::Point original = found.tl();
-  out.digit = centre_by_mass(patch, mnist_frame ? &original : nullptr);
+  out.digit = centre_in_frame(patch, mnist_frame ? &original : nullptr, framing.centre_by_mass);
   out.ink_box = cv::Rect(static_cast<int>(found.x / scale), static_cast<int>(found.y / scale),
                          static_cast<int>(std::ceil(found.width / scale)),
                          static_cast<int>(std::ceil(found.height / scale))) &

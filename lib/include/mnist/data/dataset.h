@@ -16,7 +16,7 @@ namespace mnist {
 /// What a data set is: its name, image geometry and class names.
 struct DatasetInfo {
   std::string name;      // "mnist" | "fashion-mnist"
-  int64_t channels = 1;  // 1 for both gray-scale sets
+  int64_t channels = 1;  // 1 for both gray-scale sets; models take their input channels from here
   int64_t height = 28;
   int64_t width = 28;
   std::vector<std::string> class_names;  // index = label
@@ -28,7 +28,7 @@ const DatasetInfo& dataset_info(const std::string& name);
 
 /// Images and labels of one split.
 struct Dataset {
-  at::Tensor images;  // uint8 [N, H, W]
+  at::Tensor images;  // uint8 [N, H, W] (gray) or [N, H, W, C] (colour)
   at::Tensor labels;  // int64 [N]
   int64_t size() const;
   /// The samples at `indices` (int64 [K]), copied.
@@ -57,8 +57,13 @@ Dataset load_test_split(const DataConfig& data);
 /// platform and after a resume, so shuffling needs no saved RNG state.
 at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream);
 
-/// The only place pixels become model input: uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1]
-/// (Keras' x / 255), on the images' device. Training, evaluation and prediction all call this.
+/// The only place pixels become model input: uint8 [B, H, W] (gray) or [B, H, W, C] (colour, RGB)
+/// -> float [B, C, H, W] in [0, 1] (Keras' x / 255), on the images' device. Training, evaluation
+/// and prediction all call this.
 at::Tensor to_model_input(const at::Tensor& images);
+
+/// Converts uint8 images to the `channels` a model was trained on: RGB [B, H, W, 3] to gray
+/// [B, H, W] by luma, gray to C identical channels [B, H, W, C]; unchanged when they match.
+at::Tensor match_channels(const at::Tensor& images, int64_t channels);
 
 }  // namespace mnist

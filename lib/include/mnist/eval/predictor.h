@@ -19,8 +19,9 @@ class Predictor {
   /// DataError naming the folder or file when `run_dir` is not a run folder with a loadable model.
   static Predictor open(const std::string& run_dir);
 
-  /// uint8 [B, H, W] images as the data set stores them -> class probabilities float [B, K] (CPU),
-  /// each row summing to one. Goes through to_model_input, as training does.
+  /// uint8 [B, H, W] gray or [B, H, W, 3] RGB images -> class probabilities float [B, K] (CPU),
+  /// each row summing to one. Converted to the channels the model was trained on (match_channels),
+  /// then through to_model_input, as training does.
   at::Tensor probabilities(const at::Tensor& images) const;
 
   const DatasetInfo& info() const { return *info_; }

@@ -16,6 +16,7 @@ inline constexpr const char* kMeta = "meta.json";            // commit, versions
 inline constexpr const char* kHistory = "history.csv";       // one row per finished epoch
 inline constexpr const char* kCheckpoint = "checkpoint.pt";  // model + optimiser + epoch + history
 inline constexpr const char* kModel = "model.pt";            // final weights
+inline constexpr const char* kBestModel = "best_model.pt";   // best validation epoch's weights
 inline constexpr const char* kPredictions = "predictions.csv";  // per test sample
 inline constexpr const char* kMetrics = "metrics.json";         // final test metrics (written last)
 inline constexpr const char* kPlots = "plots";                  // PNG figures

@@ -18,14 +18,19 @@ namespace mnist {
 struct TrainingState {
   int64_t epoch = 0;                // finished epochs
   std::vector<EpochStats> history;  // one entry per finished epoch
+  int64_t average_updates = 0;      // steps folded into the weight average (train.ema_decay)
 };
 
+/// `average`: the weight average's model when train.ema_decay is on, else nullptr.
 void save_checkpoint(const std::string& path, ClassifierImpl& model,
-                     torch::optim::Optimizer& optimizer, const TrainingState& state);
+                     torch::optim::Optimizer& optimizer, const TrainingState& state,
+                     ClassifierImpl* average = nullptr);
 
-/// Restores `model` and `optimizer` (built from the run's config) and returns the state. DataError
-/// naming `path` when the file is corrupt or belongs to another model.
+/// Restores `model`, `optimizer` and `average` (when not nullptr; all built from the run's config)
+/// and returns the state. DataError naming `path` when the file is corrupt or belongs to another
+/// model or recipe.
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
-                              torch::optim::Optimizer& optimizer);
+                              torch::optim::Optimizer& optimizer,
+                              ClassifierImpl* average = nullptr);
 
 }  // namespace mnist

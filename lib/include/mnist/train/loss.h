@@ -18,8 +18,10 @@ namespace mnist {
 inline constexpr double kKerasEpsilon = 1e-7;
 
 /// Mean loss of `logits` [B, K] against int64 `targets` [B] for `output` ("softmax" | "sigmoid").
+/// `label_smoothing` s > 0 (softmax only; training only) puts 1 - s + s/K on the true class and
+/// s/K on the others.
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
-                               const std::string& output);
+                               const std::string& output, double label_smoothing = 0.0);
 
 /// Per-sample losses [B] (for evaluation sums).
 at::Tensor classification_loss_per_sample(const at::Tensor& logits, const at::Tensor& targets,

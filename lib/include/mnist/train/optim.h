@@ -35,6 +35,7 @@ class LrSchedule {
   ScheduleConfig schedule_;
   int64_t steps_per_epoch_;
   int64_t total_steps_;
+  int64_t warmup_steps_;
 };
 
 }  // namespace mnist

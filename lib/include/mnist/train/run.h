@@ -28,7 +28,11 @@ void note_resume(const RunFolder& run, const std::string& command_line);
 EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run,
                         const TrainResult& trained, c10::Device device);
 
-/// Last: metrics.json and the end time in meta.json. From here on the run counts as finished.
-void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info);
+/// Last: metrics.json (test metrics plus a "training" summary: epochs run, which epoch's weights
+/// were evaluated, early stopping; deterministic, so a resumed run writes the same file) and the
+/// end time in meta.json. From here on
+/// the run counts as finished.
+void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info,
+                  const TrainResult& trained);
 
 }  // namespace mnist

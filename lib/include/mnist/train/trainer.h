@@ -29,14 +29,28 @@ class TrainObserver {
 };
 
 struct TrainResult {
-  Classifier model;                 // in eval mode, on the training device
+  // In eval mode, on the training device: the weights to evaluate and save. The weight average
+  // when train.ema_decay is on; the best validation epoch's when early_stopping.restore_best.
+  Classifier model;
   std::vector<EpochStats> history;  // every epoch of the run, resumed ones included
+  int64_t best_epoch = 0;           // by early_stopping.monitor; 0 without a validation split
+  int64_t model_epoch = 0;          // the epoch whose weights `model` holds
+  bool stopped_early = false;       // early_stopping.patience ran out before train.epochs
 };
+
+/// The epoch whose monitored validation metric was best: a later epoch replaces the best only when
+/// it improves on it by more than min_delta. 0 when `history` has no validation figures.
+int64_t best_epoch(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule);
+
+/// True when early stopping's patience has run out after the last epoch of `history`.
+bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule);
 
 /// Trains `config`'s model on `data` on `device`. After every epoch, a checkpoint goes into `run`
 /// atomically and then history.csv is rewritten from it. When `run` already holds a checkpoint, the
 /// run continues after its last finished epoch, giving the same result as an uninterrupted run.
 /// RunError when the loss becomes NaN or infinite (the checkpoint of the last good epoch stays).
+/// The recipe's parts (augmentation, label smoothing, weight average, early stopping with the best
+/// weights in best_model.pt) are all functions of the config and seed, and survive a resume.
 TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
                         c10::Device device, TrainObserver& observer);
 

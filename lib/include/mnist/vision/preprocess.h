@@ -32,15 +32,29 @@ inline constexpr int kDigitFrame = 28;        // MNIST's frame
 inline constexpr int kDigitBox = 20;          // MNIST's longer side of the ink
 inline constexpr double kDigitCentre = 14.0;  // MNIST's mean centre of mass (row and column)
 
+/// How the found object is placed in the 28x28 frame: the construction of the data set the model
+/// was trained on.
+struct Framing {
+  int box = kDigitBox;           // longer side of the object, in pixels
+  bool centre_by_mass = true;    // MNIST: centre of mass at (14, 14); else the box is centred
+  bool normalise_stroke = true;  // bring pen strokes to MNIST's width range (digits only)
+};
+
+/// MNIST's framing (the default), or Fashion-MNIST's: the object's longer side fills the 28 px
+/// frame, centred by its bounding box, no stroke normalisation.
+Framing framing_for(const std::string& dataset);
+
 struct Preprocessed {
   cv::Mat digit;               // CV_8UC1 28x28, bright ink on black: what the model is given
   cv::Rect ink_box;            // where the digit was found, in the input image's pixels
   bool dark_on_light = false;  // the ink was darker than its background
 };
 
-/// Turns any decoded image (see image_io.h) into the model's 28x28 input. DataError
+/// Turns any decoded image (see image_io.h) into the model's 28x28 input, framed as `framing` says.
+/// DataError
 /// "<name>: no digit found ..." when the image is blank (no ink stands out from its background).
-Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name);
+Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name,
+                              const Framing& framing = Framing());
 
 /// The Keras tutorial's pipeline, kept for comparison: colour to gray, resize to 28x28 with
 /// bilinear interpolation, nothing else (no inversion, no cropping, no centring). Alpha dropped.

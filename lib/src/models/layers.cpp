@@ -1,0 +1,45 @@
+#include "layers.h"
+
+#include <torch/torch.h>
+
+#include "mnist/core/error.h"
+
+namespace mnist::layers {
+
+torch::nn::AnyModule activation(const std::string& name) {
+  if (name == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
+  if (name == "tanh") return torch::nn::AnyModule(torch::nn::Tanh());
+  if (name == "sigmoid") return torch::nn::AnyModule(torch::nn::Sigmoid());
+  if (name == "gelu") return torch::nn::AnyModule(torch::nn::GELU());
+  throw UsageError("model.activation: unknown activation \"" + name + "\"");
+}
+
+void append_classifier(torch::nn::Sequential& seq, int64_t in_features,
+                       const std::vector<int64_t>& hidden_sizes, const std::string& activation_name,
+                       double dropout, int64_t num_classes) {
+  int64_t width = in_features;
+  for (const int64_t hidden : hidden_sizes) {
+    seq->push_back(torch::nn::Linear(width, hidden));  // [B, width] -> [B, hidden]
+    seq->push_back(activation(activation_name));
+    if (dropout > 0.0) seq->push_back(torch::nn::Dropout(dropout));
+    width = hidden;
+  }
+  seq->push_back(torch::nn::Linear(width, num_classes));  // [B, width] -> [B, classes] logits
+}
+
+void initialise(torch::nn::Sequential& seq, const std::string& init) {
+  if (init == "torch") return;
+  if (init != "glorot") throw UsageError("model.init: unknown initialisation \"" + init + "\"");
+  torch::NoGradGuard no_grad;
+  for (auto& module : seq->modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<torch::nn::Linear>()) {
+      torch::nn::init::xavier_uniform_(linear->weight);
+      torch::nn::init::zeros_(linear->bias);
+    } else if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::xavier_uniform_(conv->weight);
+      if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
+    }
+  }
+}
+
+}  // namespace mnist::layers
