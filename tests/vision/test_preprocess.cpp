@@ -192,6 +192,29 @@ TEST(Preprocess, BlankImagesAreRefused) {
   }
 }
 
+// Fashion-MNIST's framing: a dark object photographed on white fills the 28x28 frame along its
+// longer side, centred by its box, bright on black; MNIST's framing of the same image keeps the 20
+// px box.
+TEST(Preprocess, FashionFramingFillsTheFrame) {
+  cv::Mat photo(300, 200, CV_8UC3, cv::Scalar(235, 240, 245));
+  cv::rectangle(photo, {50, 40}, {150, 240}, cv::Scalar(40, 30, 120), cv::FILLED);  // a red coat
+  const auto box_of = [](const cv::Mat& m) {
+    cv::Mat nz;
+    cv::findNonZero(m > 64, nz);
+    return cv::boundingRect(nz);
+  };
+  const auto fashion = preprocess_digit(photo, "coat.png", framing_for("fashion-mnist"));
+  EXPECT_TRUE(fashion.dark_on_light);
+  const cv::Rect f = box_of(fashion.digit);
+  EXPECT_GE(f.height, 27);
+  EXPECT_NEAR(f.width, 14, 1);
+  EXPECT_NEAR(f.x + f.width / 2.0, 14, 1);
+  EXPECT_GT(cv::mean(fashion.digit(f))[0], 200);  // the object is bright, the background black
+  // (MNIST's framing also thins this solid block as if it were a marker stroke: at most 20 px.)
+  const cv::Rect m = box_of(preprocess_digit(photo, "coat.png", framing_for("mnist")).digit);
+  EXPECT_LE(m.height, 20);
+}
+
 TEST(Preprocess, NaivePipelineIsTheTutorials) {
   const cv::Mat img = 255 - drawn_digit({100, 80}, 60, {10, 10});
   const cv::Mat out = naive_preprocess(img);

@@ -55,8 +55,7 @@ void complete_run(const RunFolder& run, const EvalResult& result, const DatasetI
   metrics["training"] = {{"epochs", trained.history.empty() ? 0 : trained.history.back().epoch},
                          {"model_epoch", trained.model_epoch},
                          {"best_epoch", trained.best_epoch},
-                         {"stopped_early", trained.stopped_early},
-                         {"seconds", seconds}};
+                         {"stopped_early", trained.stopped_early}};
   run.write_json(run_files::kMetrics, metrics);
 }
 
