@@ -28,7 +28,7 @@ def read_run(run):
         "dataset": config["data"]["dataset"],
         "model": config["model"]["type"],
         "seed": config["seed"],
-        "accuracy": metrics["accuracy"],
+        "accuracy": metrics["test_accuracy"],
         "epochs": len(history),
         "train_seconds": sum(float(h["seconds"]) for h in history),
         "wall_seconds": wall,

@@ -144,6 +144,22 @@ TEST(Augment, ShiftMovesTheMassAndRotationKeepsIt) {
   EXPECT_NEAR(rotated.sum().item<double>() / 64, 64.0, 8.0);  // ink is kept, not lost
 }
 
+TEST(Augment, HorizontalFlipMirrorsAboutHalfTheImages) {
+  auto x = torch::zeros({200, 1, 28, 28});
+  x.narrow(3, 0, 7).fill_(1.0);  // ink in the left quarter only
+  AugmentConfig flip;
+  flip.hflip = true;
+  EXPECT_TRUE(flip.enabled());
+  torch::manual_seed(3);
+  const auto y = Augmenter(flip)(x);
+  const auto left = y.narrow(3, 0, 14).sum({1, 2, 3}), right = y.narrow(3, 14, 14).sum({1, 2, 3});
+  const auto mirrored = right.gt(left);
+  const auto kept = left.gt(right);
+  EXPECT_EQ((mirrored.logical_or(kept)).sum().item<int64_t>(), 200);  // each image one or the other
+  EXPECT_NEAR(mirrored.sum().item<double>(), 100.0, 25.0);
+  EXPECT_TRUE(torch::allclose(y.sum({1, 2, 3}), x.sum({1, 2, 3}), 1e-3, 1e-3));  // exact mirror
+}
+
 TEST(Schedule, WarmupThenCosineAndOneCycle) {
   OptimConfig optim;
   optim.lr = 0.1;

@@ -195,6 +195,7 @@ Config convert(const json& j, const std::string& source) {
     s.number("shear", c.augment.shear, 0.0, 60.0);
     s.number("elastic_alpha", c.augment.elastic_alpha, 0.0, 1000.0);
     s.number("elastic_sigma", c.augment.elastic_sigma, 0.5, 100.0);
+    s.boolean("hflip", c.augment.hflip);
   });
   r.section("optim", [&](ObjectReader& s) {
     s.string("name", c.optim.name, {"adam", "adamw", "sgd"});
@@ -274,7 +275,8 @@ json config_to_json(const Config& c) {
         {"scale", c.augment.scale},
         {"shear", c.augment.shear},
         {"elastic_alpha", c.augment.elastic_alpha},
-        {"elastic_sigma", c.augment.elastic_sigma}}},
+        {"elastic_sigma", c.augment.elastic_sigma},
+        {"hflip", c.augment.hflip}}},
       {"optim",
        {{"name", c.optim.name},
         {"lr", c.optim.lr},

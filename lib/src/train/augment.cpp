@@ -41,9 +41,13 @@ at::Tensor Augmenter::operator()(const at::Tensor& images) const {
   const auto zoom = 1.0 + symmetric(b, config_.scale, options);  // > 1 makes the digit larger
   const auto cos_a = torch::cos(angle), sin_a = torch::sin(angle), tan_s = torch::tan(shear);
   // A = R(angle) * [[1, tan(shear)], [0, 1]] / zoom
-  const auto a00 = cos_a / zoom;
+  // A mirror flips the sign of the x input: the first column of A.
+  const auto mirror =
+      config_.hflip ? torch::where(torch::rand({b}, options) < 0.5, -1.0, 1.0).to(torch::kFloat32)
+                    : torch::ones({b}, options);
+  const auto a00 = mirror * cos_a / zoom;
   const auto a01 = (cos_a * tan_s - sin_a) / zoom;
-  const auto a10 = sin_a / zoom;
+  const auto a10 = mirror * sin_a / zoom;
   const auto a11 = (sin_a * tan_s + cos_a) / zoom;
   const auto tx = symmetric(b, 2.0 * config_.translate, options);
   const auto ty = symmetric(b, 2.0 * config_.translate, options);

@@ -82,8 +82,9 @@ struct AugmentConfig {
   double shear = 0.0;          // degrees: uniform in [-shear, shear]
   double elastic_alpha = 0.0;  // elastic distortion strength in pixels (Simard 2003); 0 = off
   double elastic_sigma = 4.0;  // smoothness of the elastic displacement field, in pixels
+  bool hflip = false;          // mirror left-right with probability 1/2 (clothes, not digits)
   bool enabled() const {
-    return rotation > 0 || translate > 0 || scale > 0 || shear > 0 || elastic_alpha > 0;
+    return rotation > 0 || translate > 0 || scale > 0 || shear > 0 || elastic_alpha > 0 || hflip;
   }
 };
 
