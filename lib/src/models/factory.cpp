@@ -21,7 +21,7 @@ Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
     o.activation = model.activation;
     o.dropout = model.dropout;
     o.init = model.init;
-    return std::make_shared<MLPImpl>(o);
+    return MLP(o).ptr();
   }
   if (model.type == "cnn") {
     CNNOptions o;
@@ -40,7 +40,7 @@ Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
     o.dropout = model.dropout;
     o.num_classes = info.num_classes();
     o.init = model.init;
-    return std::make_shared<CNNImpl>(o);
+    return CNN(o).ptr();
   }
   throw UsageError("model.type: unknown model type \"" + model.type + "\"");
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
 
 #include "mnist/models/classifier.h"
 
@@ -43,5 +44,8 @@ class CNNImpl : public ClassifierImpl {
   torch::nn::Sequential features_;
   torch::nn::Sequential head_;
 };
+
+/// The module holder (torch::nn::ModuleHolder<CNNImpl>), as torch::nn's own modules have.
+TORCH_MODULE(CNN);
 
 }  // namespace mnist

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
 
 #include "mnist/models/classifier.h"
 
@@ -32,5 +33,8 @@ class MLPImpl : public ClassifierImpl {
   // a format change).
   torch::nn::Sequential layers_;
 };
+
+/// The module holder (torch::nn::ModuleHolder<MLPImpl>), as torch::nn's own modules have.
+TORCH_MODULE(MLP);
 
 }  // namespace mnist
