@@ -14,16 +14,26 @@
 namespace mnist {
 namespace {
 
-TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
+// The real MNIST folder: $MNIST_DATA_DIR, else <repo>/data/mnist; "" when the files are not there.
+std::string real_mnist_dir() {
   const std::string data = std::getenv("MNIST_DATA_DIR")
                                ? std::getenv("MNIST_DATA_DIR")
                                : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
-  if (!std::filesystem::exists(data + "/train-images-idx3-ubyte") &&
-      !std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
-    if (std::getenv("MNIST_REQUIRE_ALL"))
-      FAIL() << "no MNIST in " << data << " (scripts/fetch_mnist.sh)";
-    GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
+  const bool present = std::filesystem::exists(data + "/train-images-idx3-ubyte") ||
+                       std::filesystem::exists(data + "/train-images-idx3-ubyte.gz");
+  return present ? data : "";
+}
+
+// Skips the test without the files, or fails it when MNIST_REQUIRE_ALL says they must be there.
+#define REQUIRE_REAL_MNIST(data)                                                         \
+  const std::string data = real_mnist_dir();                                             \
+  if (data.empty()) {                                                                    \
+    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no MNIST (scripts/fetch_mnist.sh)"; \
+    GTEST_SKIP() << "no MNIST; run scripts/fetch_mnist.sh";                              \
   }
+
+TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
+  REQUIRE_REAL_MNIST(data);
   testing::TempDir tmp;
   const auto r = testing::run_command(
       std::string(MNIST_TRAIN_BIN) + " --config '" + MNIST_SOURCE_DIR +
@@ -44,15 +54,7 @@ TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
 // The fast CNN recipe on the real data, whole: two epochs, at least 99% in the shipped config's
 // measurements (98.8% here leaves room for another CPU's arithmetic).
 TEST(RealMnist, FastCnnConfigReaches99Percent) {
-  const std::string data = std::getenv("MNIST_DATA_DIR")
-                               ? std::getenv("MNIST_DATA_DIR")
-                               : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
-  if (!std::filesystem::exists(data + "/train-images-idx3-ubyte") &&
-      !std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
-    if (std::getenv("MNIST_REQUIRE_ALL"))
-      FAIL() << "no MNIST in " << data << " (scripts/fetch_mnist.sh)";
-    GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
-  }
+  REQUIRE_REAL_MNIST(data);
   testing::TempDir tmp;
   const auto r =
       testing::run_command(std::string(MNIST_TRAIN_BIN) + " --config '" + MNIST_SOURCE_DIR +

@@ -18,11 +18,10 @@
 #include "mnist/train/optim.h"
 #include "mnist/train/trainer.h"
 #include "support.h"
+#include "train_fixture.h"
 
 namespace mnist {
 namespace {
-
-using testing::TempDir;
 
 ModelConfig cnn_config() {
   ModelConfig m;
@@ -262,34 +261,13 @@ TEST(EarlyStopping, BestEpochAndPatience) {
   EXPECT_FALSE(patience_ran_out(h, rule));  // patience 0: never stops early
 }
 
-class RecipeTrainTest : public ::testing::Test {
+// The training fixture of test_train.cpp, with four epochs.
+class RecipeTrainTest : public TrainTest {
  protected:
   void SetUp() override {
-    testing::write_synthetic_mnist(data_.path(), 600, 200);
-    config_ = config_from_json(nlohmann::json::parse(testing::tiny_config(data_.path(), 4)), "t");
-    splits_ = load_splits(config_.data, config_.seed);
+    TrainTest::SetUp();
+    config_.train.epochs = 4;
   }
-  TrainResult train_in(const std::string& dir, TrainObserver& observer) {
-    const RunFolder run =
-        std::filesystem::exists(dir) ? RunFolder::open(dir) : RunFolder::create(dir);
-    if (!run.has(run_files::kConfig)) run.write_json(run_files::kConfig, config_to_json(config_));
-    return train_model(config_, splits_, run, torch::kCPU, observer);
-  }
-  TempDir data_, runs_;
-  Config config_;
-  Splits splits_;
-};
-
-struct Interrupt {};
-class InterruptAfter : public TrainObserver {
- public:
-  explicit InterruptAfter(int64_t after) : after_(after) {}
-  void on_epoch_end(const EpochStats& s) override {
-    if (s.epoch == after_) throw Interrupt{};
-  }
-
- private:
-  int64_t after_;
 };
 
 TEST_F(RecipeTrainTest, WholeRecipeOnACnnLearnsAndResumesExactly) {
@@ -311,13 +289,8 @@ TEST_F(RecipeTrainTest, WholeRecipeOnACnnLearnsAndResumesExactly) {
   InterruptAfter stop(2);
   EXPECT_THROW(train_in(runs_ / "cut", stop), Interrupt);
   const auto resumed = train_in(runs_ / "cut", quiet);
-  ASSERT_EQ(resumed.history.size(), 4u);
-  for (size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(whole.history[i].train_loss, resumed.history[i].train_loss) << i;
-    EXPECT_EQ(whole.history[i].val_accuracy, resumed.history[i].val_accuracy) << i;
-  }
-  const auto pa = whole.model->parameters(), pb = resumed.model->parameters();
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+  expect_same_history(whole.history, resumed.history);
+  expect_same_weights(whole.model, resumed.model);
 }
 
 TEST_F(RecipeTrainTest, EmaResultIsTheAverageNotTheLastWeights) {
