@@ -5,6 +5,7 @@
 // min(decay, (1 + t) / (10 + t)), so early averages do not remember the random initial weights.
 
 #include <cstdint>
+
 #include "mnist/models/classifier.h"
 
 namespace mnist {
