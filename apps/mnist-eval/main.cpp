@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     if (!std::filesystem::is_directory(run_dir)) throw UsageError(run_dir + ": no such run folder");
     const RunFolder run = RunFolder::open(run_dir);
     const Config config = load_run_config(run_dir, overrides);
-    configure_runtime(static_cast<int>(config.threads));
+    configure_runtime(static_cast<int>(config.threads), static_cast<int>(config.blas_threads));
     const auto device = resolve_device(config.device);
     const DatasetInfo& info = dataset_info(config.data.dataset);
     const Dataset test = load_test_split(config.data);

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       if (run_dir.empty()) run_dir = RunFolder::default_dir(config_path);
       RunFolder::check_new(run_dir);
     }
-    configure_runtime(static_cast<int>(config.threads));
+    configure_runtime(static_cast<int>(config.threads), static_cast<int>(config.blas_threads));
     const auto device = resolve_device(config.device);
     std::printf("config: %s\n", config_to_json(config).dump().c_str());
     std::printf("device: %s, threads: %lld\n", device.str().c_str(),

@@ -134,6 +134,7 @@ Config convert(const json& j, const std::string& source) {
   r.integer("seed", c.seed, 0);
   r.string("device", c.device, {"auto", "cpu", "cuda"});
   r.integer("threads", c.threads, 1);
+  r.integer("blas_threads", c.blas_threads, 1);
   r.section("data", [&](ObjectReader& s) {
     s.string("dir", c.data.dir);
     s.string("dataset", c.data.dataset, {"mnist", "fashion-mnist"});
@@ -176,6 +177,7 @@ Config convert(const json& j, const std::string& source) {
       s.fail(s.path("label_smoothing"), "needs model.output \"softmax\"");
     }
     s.number("ema_decay", c.train.ema_decay, 0.0, 1.0, /*max_inclusive=*/false);
+    s.boolean("fast_step", c.train.fast_step);
   });
   r.section("early_stopping", [&](ObjectReader& s) {
     s.string("monitor", c.early_stopping.monitor, {"val_accuracy", "val_loss"});
@@ -207,6 +209,7 @@ Config convert(const json& j, const std::string& source) {
     s.number("weight_decay", c.optim.weight_decay, 0.0, 1.0);
     s.number("momentum", c.optim.momentum, 0.0, 1.0, false);
     s.boolean("nesterov", c.optim.nesterov);
+    s.boolean("fused", c.optim.fused);
   });
   r.section("schedule", [&](ObjectReader& s) {
     s.string("name", c.schedule.name, {"constant", "step", "cosine", "onecycle"});
@@ -242,6 +245,7 @@ json config_to_json(const Config& c) {
       {"seed", c.seed},
       {"device", c.device},
       {"threads", c.threads},
+      {"blas_threads", c.blas_threads},
       {"data", {{"dir", c.data.dir}, {"dataset", c.data.dataset}, {"val_size", c.data.val_size}}},
       {"model",
        {{"type", c.model.type},
@@ -263,7 +267,8 @@ json config_to_json(const Config& c) {
         {"eval_batch_size", c.train.eval_batch_size},
         {"log_every", c.train.log_every},
         {"label_smoothing", c.train.label_smoothing},
-        {"ema_decay", c.train.ema_decay}}},
+        {"ema_decay", c.train.ema_decay},
+        {"fast_step", c.train.fast_step}}},
       {"early_stopping",
        {{"monitor", c.early_stopping.monitor},
         {"patience", c.early_stopping.patience},
@@ -285,7 +290,8 @@ json config_to_json(const Config& c) {
         {"eps", c.optim.eps},
         {"weight_decay", c.optim.weight_decay},
         {"momentum", c.optim.momentum},
-        {"nesterov", c.optim.nesterov}}},
+        {"nesterov", c.optim.nesterov},
+        {"fused", c.optim.fused}}},
       {"schedule",
        {{"name", c.schedule.name},
         {"step_epochs", c.schedule.step_epochs},

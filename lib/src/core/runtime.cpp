@@ -12,7 +12,7 @@
 
 namespace mnist {
 
-void configure_runtime(int threads) {
+void configure_runtime(int threads, int blas_threads) {
 #ifdef __GLIBC__
   // glibc returns blocks over 128 KiB to the kernel on every free by default; a training loop that
   // allocates such blocks each step then page-faults millions of times. Keep them in the heap.
@@ -25,7 +25,7 @@ void configure_runtime(int threads) {
   using SetThreads = void (*)(int);
   if (auto* set_blas_threads =
           reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas_threads(threads);
+    set_blas_threads(blas_threads);
   }
   static bool interop_set = false;  // LibTorch allows setting inter-op threads once per process
   if (!interop_set) {

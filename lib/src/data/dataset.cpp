@@ -124,6 +124,40 @@ at::Tensor to_model_input(const at::Tensor& images) {
   return nchw.to(torch::kFloat32).div_(255.0f);
 }
 
+BatchGatherer::BatchGatherer(at::Tensor images, at::Tensor labels, int64_t max_batch)
+    : images_(std::move(images)), labels_(std::move(labels)) {
+  const int64_t channels = images_.dim() == 4 ? images_.size(3) : 1;
+  x_ = at::empty({max_batch, channels, images_.size(1), images_.size(2)},
+                 images_.options().dtype(at::kFloat));
+  y_ = at::empty({max_batch}, labels_.options());
+}
+
+std::pair<at::Tensor, at::Tensor> BatchGatherer::operator()(const at::Tensor& indices) {
+  const int64_t b = indices.size(0);
+  TORCH_CHECK(b <= x_.size(0), "BatchGatherer: batch of ", b, " > ", x_.size(0));
+  const bool plain = images_.is_cpu() && images_.dim() == 3 && images_.is_contiguous() &&
+                     labels_.is_contiguous() && indices.is_cpu() && indices.is_contiguous() &&
+                     labels_.scalar_type() == at::kLong && indices.scalar_type() == at::kLong;
+  if (!plain) {
+    return {to_model_input(images_.index_select(0, indices)), labels_.index_select(0, indices)};
+  }
+  const int64_t pixels = images_.size(1) * images_.size(2), n = images_.size(0);
+  const auto* src = images_.data_ptr<uint8_t>();
+  const auto* lab = labels_.data_ptr<int64_t>();
+  const auto* idx = indices.data_ptr<int64_t>();
+  auto* x = x_.data_ptr<float>();
+  auto* y = y_.data_ptr<int64_t>();
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t k = idx[i];
+    TORCH_CHECK(k >= 0 && k < n, "BatchGatherer: index ", k, " out of range");
+    const uint8_t* from = src + k * pixels;
+    float* to = x + i * pixels;
+    for (int64_t j = 0; j < pixels; ++j) to[j] = static_cast<float>(from[j]) / 255.0f;
+    y[i] = lab[k];
+  }
+  return {x_.narrow(0, 0, b), y_.narrow(0, 0, b)};
+}
+
 at::Tensor match_channels(const at::Tensor& images, int64_t channels) {
   const int64_t have = images.dim() == 3 ? 1 : images.size(3);
   if (have == channels) return images;

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/train/fused_adam.h"
 
 namespace mnist {
 
@@ -14,6 +15,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
   if (o.name == "adam" || o.name == "adamw") {
     const auto betas = std::make_tuple(o.beta1, o.beta2);
     if (o.name == "adam") {
+      if (o.fused && FusedAdam::supports(parameters)) {
+        return std::make_unique<FusedAdam>(
+            parameters,
+            torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
+      }
       return std::make_unique<torch::optim::Adam>(
           parameters,
           torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
@@ -31,6 +37,19 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
                                                                .weight_decay(o.weight_decay));
   }
   throw UsageError("optim.name: unknown optimiser \"" + o.name + "\"");
+}
+
+void zero_gradients(torch::optim::Optimizer& optimizer) {
+  if (auto* fused = dynamic_cast<FusedAdam*>(&optimizer)) {
+    fused->zero_gradients();
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+  }
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include <torch/torch.h>
 
@@ -14,6 +15,7 @@
 #include "mnist/train/checkpoint.h"
 #include "mnist/train/ema.h"
 #include "mnist/train/loss.h"
+#include "mnist/train/mlp_step.h"
 #include "mnist/train/optim.h"
 
 namespace mnist {
@@ -41,6 +43,69 @@ uint64_t epoch_seed(int64_t seed, int64_t epoch) {
 double monitored(const EpochStats& s, const EarlyStoppingConfig& rule) {
   return rule.monitor == "val_loss" ? s.val_loss : s.val_accuracy;
 }
+
+// The epoch's running loss sum and count of right answers. On the CPU they are host numbers: a
+// CPU tensor's value costs nothing to read, and a few loops replace the four tensor operations per
+// step that the sums would take. On a GPU they stay device tensors, read (a synchronisation) only
+// when logging. Both give the same figures: the loss is summed in float as the tensors did.
+class EpochMeter {
+ public:
+  explicit EpochMeter(c10::Device device) : on_host_(device.is_cpu()) {
+    if (!on_host_) {
+      loss_sum_t_ = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(device));
+      correct_t_ = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
+    }
+  }
+
+  void add(const at::Tensor& loss, const at::Tensor& logits, const at::Tensor& labels,
+           int64_t len) {
+    torch::NoGradGuard no_grad;
+    if (!on_host_ || logits.scalar_type() != at::kFloat || !logits.is_contiguous() ||
+        labels.scalar_type() != at::kLong || !labels.is_contiguous()) {
+      if (on_host_) {
+        add_host(loss, argmax_eq(logits, labels), len);
+        return;
+      }
+      loss_sum_t_ += loss.detach() * static_cast<float>(len);
+      correct_t_ += logits.argmax(1).eq(labels).sum();
+      return;
+    }
+    const int64_t k = logits.size(1);
+    const float* z = logits.data_ptr<float>();
+    const int64_t* y = labels.data_ptr<int64_t>();
+    int64_t right = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      const float* row = z + i * k;
+      int64_t best = 0;  // argmax: the first largest, NaN counting as largest
+      for (int64_t j = 1; j < k; ++j) {
+        if (std::isnan(row[best])) break;
+        if (row[j] > row[best] || std::isnan(row[j])) best = j;
+      }
+      right += best == y[i];
+    }
+    add_host(loss, right, len);
+  }
+
+  double loss_sum() const {
+    return on_host_ ? static_cast<double>(loss_sum_) : loss_sum_t_.item<double>();
+  }
+  int64_t correct() const { return on_host_ ? correct_ : correct_t_.item<int64_t>(); }
+
+ private:
+  static int64_t argmax_eq(const at::Tensor& logits, const at::Tensor& labels) {
+    return logits.argmax(1).eq(labels).sum().item<int64_t>();
+  }
+  void add_host(const at::Tensor& loss, int64_t right, int64_t len) {
+    const float weighted = loss.item<float>() * static_cast<float>(len);
+    loss_sum_ = loss_sum_ + weighted;
+    correct_ += right;
+  }
+
+  bool on_host_;
+  float loss_sum_ = 0.0f;
+  int64_t correct_ = 0;
+  at::Tensor loss_sum_t_, correct_t_;
+};
 
 }  // namespace
 
@@ -99,9 +164,11 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   const auto& rule = config.early_stopping;
   const bool track_best = data.val.size() > 0;
 
+  // Plain MLPs skip autograd (same arithmetic, none of its per-step overhead).
+  const auto fast = MLPStep::create(config, model, batch);
+
   // The training split lives on the device once; batches are gathered there by index.
-  const auto images = data.train.images.to(device);
-  const auto labels = data.train.labels.to(device);
+  BatchGatherer gather(data.train.images.to(device), data.train.labels.to(device), batch);
 
   observer.on_start(state.epoch + 1, config.train.epochs, steps);
   for (int64_t epoch = state.epoch + 1;
@@ -112,38 +179,37 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
         seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch))
             .to(device);
     model->train();
-    // Running sums stay on the device: reading them (.item()) synchronises, so only when logging.
-    auto loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(device));
-    auto correct = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
+    EpochMeter meter(device);
     double lr = config.optim.lr;
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t start = step * batch;
       const int64_t len = std::min(batch, n - start);
       const auto idx = order.narrow(0, start, len);
-      const auto x = augment(to_model_input(images.index_select(0, idx)));  // [B, C, H, W]
-      const auto y = labels.index_select(0, idx);                           // [B]
+      const auto [inputs, y] = gather(idx);  // [B, C, H, W], [B]
+      const auto x = augment(inputs);
       lr = schedule.lr_at((epoch - 1) * steps + step);
       set_learning_rate(*optimizer, lr);
 
-      optimizer->zero_grad();
-      const auto logits = model->forward(x);  // [B, K]
-      const auto loss = classification_loss(logits, y, output, config.train.label_smoothing);
-      loss.backward();
+      at::Tensor logits, loss;  // [B, K], []
+      if (fast) {
+        std::tie(logits, loss) = fast->forward_backward(x, y);
+      } else {
+        zero_gradients(*optimizer);
+        logits = model->forward(x);
+        loss = classification_loss(logits, y, output, config.train.label_smoothing);
+        loss.backward();
+      }
       optimizer->step();
       if (average) average->update(*model);
 
-      {
-        torch::NoGradGuard no_grad;
-        loss_sum += loss.detach() * static_cast<float>(len);
-        correct += logits.argmax(1).eq(y).sum();
-      }
+      meter.add(loss, logits, y, len);
       const bool last = step + 1 == steps;
       if (last || (step + 1) % config.train.log_every == 0) {
         const double seen = static_cast<double>(start + len);
-        const double mean_loss = loss_sum.item<double>() / seen;
+        const double mean_loss = meter.loss_sum() / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
         observer.on_progress(epoch, step + 1, steps, mean_loss,
-                             static_cast<double>(correct.item<int64_t>()) / seen,
+                             static_cast<double>(meter.correct()) / seen,
                              seen / seconds_since(epoch_start));
       }
     }
@@ -151,8 +217,8 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
 
     EpochStats stats;
     stats.epoch = epoch;
-    stats.train_loss = loss_sum.item<double>() / static_cast<double>(n);
-    stats.train_accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
+    stats.train_loss = meter.loss_sum() / static_cast<double>(n);
+    stats.train_accuracy = static_cast<double>(meter.correct()) / static_cast<double>(n);
     stats.val_loss = stats.val_accuracy = std::nan("");
     if (track_best) {
       const auto val = evaluate(*evaluated(), data.val, output, data.info.num_classes(), device,

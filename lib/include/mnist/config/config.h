@@ -59,6 +59,9 @@ struct TrainConfig {
   // validation, the saved model and evaluation use the averaged weights. The decay ramps up as
   // min(ema_decay, (1 + t) / (10 + t)) over the first steps t.
   double ema_decay = 0.0;
+  // Plain MLPs: forward and backward written out into reused buffers (train/mlp_step.h), with the
+  // same arithmetic as autograd. Off: autograd, for comparison.
+  bool fast_step = true;
 };
 
 struct EarlyStoppingConfig {
@@ -97,6 +100,7 @@ struct OptimConfig {
   double weight_decay = 0.0;  // L2 (adam, sgd) or decoupled (adamw)
   double momentum = 0.9;      // sgd only
   bool nesterov = false;      // sgd only
+  bool fused = true;          // adam: one step over flattened parameters (same arithmetic)
 };
 
 struct ScheduleConfig {
@@ -121,6 +125,8 @@ struct Config {
   std::string device =
       "auto";           // auto (CUDA when LibTorch has it and a GPU is present) | cpu | cuda
   int64_t threads = 1;  // intra-op threads; measured: 1 is fastest for small batches on 2 cores
+  // OpenBLAS's own threads for matrix products; measured: 2 makes batch-32 products 4x slower here.
+  int64_t blas_threads = 1;
   DataConfig data;
   ModelConfig model;
   TrainConfig train;

@@ -7,10 +7,11 @@
 
 namespace mnist {
 
-/// Sets LibTorch's intra-op threads and OpenBLAS' threads to `threads` (>= 1), one inter-op thread,
-/// and raises glibc's mmap/trim thresholds so that the training loop's buffers are reused instead
-/// of being returned to the kernel on every free (which costs millions of page faults per run).
-void configure_runtime(int threads);
+/// Sets LibTorch's intra-op threads to `threads` (>= 1), OpenBLAS' threads to `blas_threads`, one
+/// inter-op thread, and raises glibc's mmap/trim thresholds so that the training loop's buffers are
+/// reused instead of being returned to the kernel on every free (which costs millions of page
+/// faults per run).
+void configure_runtime(int threads, int blas_threads = 1);
 
 /// "cpu" -> CPU; "cuda" -> the first GPU, or UsageError naming `key` if LibTorch has no usable
 /// CUDA; "auto" -> CUDA when available, else CPU.

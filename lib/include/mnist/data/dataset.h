@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -61,6 +62,21 @@ at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream);
 /// -> float [B, C, H, W] in [0, 1] (Keras' x / 255), on the images' device. Training, evaluation
 /// and prediction all call this.
 at::Tensor to_model_input(const at::Tensor& images);
+
+/// Training batches: images[indices] and labels[indices] gathered into buffers allocated once. On
+/// the CPU a plain loop copies and scales the selected images in one pass; elsewhere it is
+/// index_select and to_model_input. The values are to_model_input's either way.
+class BatchGatherer {
+ public:
+  /// `images` uint8 [N, H, W] or [N, H, W, C] and `labels` int64 [N], on one device.
+  BatchGatherer(at::Tensor images, at::Tensor labels, int64_t max_batch);
+  /// {float [B, C, H, W] in [0, 1], int64 [B]} for int64 `indices` [B] (B <= max_batch), on the
+  /// data's device. Views of the buffers: valid until the next call.
+  std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& indices);
+
+ private:
+  at::Tensor images_, labels_, x_, y_;
+};
 
 /// Converts uint8 images to the `channels` a model was trained on: RGB [B, H, W, 3] to gray
 /// [B, H, W] by luma, gray to C identical channels [B, H, W, C]; unchanged when they match.

@@ -15,9 +15,13 @@
 
 namespace mnist {
 
-/// Adam, AdamW or SGD (momentum, Nesterov) over `parameters`, as config.optim says.
+/// Adam, AdamW or SGD (momentum, Nesterov) over `parameters`, as config.optim says. Adam is a
+/// FusedAdam (train/fused_adam.h) unless optim.fused is false.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& optim,
                                                         const std::vector<at::Tensor>& parameters);
+
+/// Sets every gradient to zero in place, as LibTorch 1.x's zero_grad() did (2.x sets them to none).
+void zero_gradients(torch::optim::Optimizer& optimizer);
 
 /// Sets the learning rate of every parameter group.
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);

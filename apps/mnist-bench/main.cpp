@@ -1,0 +1,59 @@
+// mnist-bench: this project against a Python PyTorch peer (scripts/bench_peer.py) on the same
+// recipes, side by side in one run: training throughput, time to 97.5%, inference latency and
+// throughput, predicting one file, peak memory. Prints a Markdown table, writes a JSON report.
+// All the measuring is in the library (mnist/bench/bench.h).
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "app.h"
+#include "mnist/bench/bench.h"
+#include "mnist/core/runtime.h"
+#include "mnist/io/files.h"
+#include "mnist/io/run_folder.h"
+
+int main(int argc, char** argv) {
+  namespace fs = std::filesystem;
+  const fs::path source(MNIST_SOURCE_DIR);
+  mnist::bench::Options o;
+  o.data_dir = (source / "data/mnist").string();
+  o.tutorial_config = (source / "configs/mnist_mlp_seed.json").string();
+  o.fast_config = (source / "configs/mnist_mlp_fast.json").string();
+  o.peer = (source / "scripts/bench_peer.py").string();
+  o.bin_dir = fs::canonical("/proc/self/exe").parent_path().string();
+  std::string json_path;
+
+  CLI::App cli{"Benchmark this project against the Python PyTorch peer, side by side."};
+  cli.add_option("--data", o.data_dir, "folder with the MNIST IDX files")->capture_default_str();
+  cli.add_option("--work-dir", o.work_dir, "new folder for the runs (default: runs/bench-<time>)");
+  cli.add_option("--json", json_path, "write the report here (default: <work-dir>/bench.json)");
+  cli.add_option("--repeats", o.repeats, "runs of each measurement; medians are reported")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cli.add_option("--epochs", o.tutorial_epochs, "epochs per training-throughput run")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cli.add_option("--iterations", o.latency_iterations, "timed one-image inferences per repeat")
+      ->check(CLI::Range(10, 1000000))
+      ->capture_default_str();
+  cli.add_option("--tutorial-config", o.tutorial_config, "the tutorial recipe")
+      ->capture_default_str();
+  cli.add_option("--fast-config", o.fast_config, "the speed recipe")->capture_default_str();
+  cli.add_option("--python", o.python, "Python with torch (Debian: python3-torch)")
+      ->capture_default_str();
+  cli.add_option("--peer", o.peer, "the Python peer script")->capture_default_str();
+
+  return mnist::app::run(cli, argc, argv, [&] {
+    using namespace mnist;
+    configure_runtime(1);
+    if (o.work_dir.empty()) o.work_dir = "runs/bench-" + utc_timestamp();
+    if (json_path.empty()) json_path = (fs::path(o.work_dir) / "bench.json").string();
+    o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    const auto figures = bench::run(o);
+    write_file_atomic(json_path, bench::report_json(figures, o).dump(2) + "\n");
+    std::printf("%s\n\n%s\nreport: %s\n", bench::machine_description().c_str(),
+                bench::markdown_table(figures).c_str(), json_path.c_str());
+    return 0;
+  });
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""The Python peer of mnist-bench: the same recipes written the way a competent PyTorch user writes
+them (data as tensors in memory, batches by indexing a shuffled permutation, no per-sample Python
+work, .item() only once per epoch, inference under torch.inference_mode).
+
+It reads the project's JSON configs for the recipe (model.hidden_sizes, model.output, optim.*,
+schedule.name, train.epochs, train.batch_size, data.val_size, seed, threads), so both sides train
+the same network the same way. Each mode prints one JSON object on stdout. mnist-bench runs it;
+it can also be run by hand:
+
+  python3 scripts/bench_peer.py train --config configs/mnist_mlp_seed.json --data data/mnist
+  python3 scripts/bench_peer.py infer --config configs/mnist_mlp_seed.json --data data/mnist
+  python3 scripts/bench_peer.py predict --weights W.pt --config C.json IMAGE
+"""
+
+import argparse
+import gzip
+import json
+import math
+import os
+import sys
+import time
+
+START = time.perf_counter()  # as close to process start as Python gets
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+KERAS_EPSILON = 1e-7
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read_idx(directory, name):
+    for path in (os.path.join(directory, name), os.path.join(directory, name + ".gz")):
+        if os.path.exists(path):
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                data = f.read()
+            dims = data[3]
+            shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+            return torch.from_numpy(np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape).copy())
+    fail(f"{directory}: no {name} (raw or .gz)")
+
+
+def load_config(path):
+    try:
+        with open(path) as f:
+            c = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"{path}: {e}")
+    model, optim, train = c.get("model", {}), c.get("optim", {}), c.get("train", {})
+    if model.get("type", "mlp") != "mlp":
+        fail(f"{path}: model.type: the peer implements the MLP only")
+    return {
+        "hidden": model.get("hidden_sizes", [150, 50]),
+        "output": model.get("output", "sigmoid"),
+        "optim": optim.get("name", "adam"),
+        "lr": optim.get("lr", 1e-3),
+        "betas": (optim.get("beta1", 0.9), optim.get("beta2", 0.999)),
+        "eps": optim.get("eps", 1e-7),
+        "schedule": c.get("schedule", {}).get("name", "constant"),
+        "pct_start": c.get("schedule", {}).get("pct_start", 0.25),
+        "div_factor": c.get("schedule", {}).get("div_factor", 25.0),
+        "final_div_factor": c.get("schedule", {}).get("final_div_factor", 1e4),
+        "epochs": train.get("epochs", 10),
+        "batch": train.get("batch_size", 32),
+        "eval_batch": train.get("eval_batch_size", 1000),
+        "val_size": c.get("data", {}).get("val_size", 5000),
+        "seed": c.get("seed", 42),
+        "threads": c.get("threads", 1),
+    }
+
+
+def build_model(cfg):
+    layers, width = [nn.Flatten()], 28 * 28
+    for h in cfg["hidden"]:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, 10))
+    for m in layers:
+        if isinstance(m, nn.Linear):  # Keras' Glorot-uniform weights, zero biases
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return nn.Sequential(*layers)
+
+
+def loss_fn(cfg):
+    if cfg["output"] == "softmax":
+        return nn.functional.cross_entropy
+    # Keras' sparse categorical cross-entropy on sigmoid outputs: the scores are normalised.
+    def keras_sigmoid_loss(logits, y):
+        p = torch.sigmoid(logits).clamp(KERAS_EPSILON, 1 - KERAS_EPSILON)
+        return nn.functional.cross_entropy(p.log(), y)
+    return keras_sigmoid_loss
+
+
+def probabilities(model, x, cfg):
+    logits = model(x)
+    if cfg["output"] == "sigmoid":
+        logits = torch.sigmoid(logits).clamp(KERAS_EPSILON, 1 - KERAS_EPSILON).log()
+    return torch.softmax(logits, 1)
+
+
+def to_input(images):
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+def evaluate(model, images, labels, batch):
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(images), batch):
+            correct += (model(to_input(images[i:i + batch])).argmax(1) == labels[i:i + batch]).sum().item()
+    return correct / len(images)
+
+
+def train(args):
+    cfg = load_config(args.config)
+    torch.set_num_threads(cfg["threads"])
+    if args.epochs:
+        cfg["epochs"] = args.epochs
+    x = read_idx(args.data, "train-images-idx3-ubyte")
+    y = read_idx(args.data, "train-labels-idx1-ubyte").long()
+    x_test = read_idx(args.data, "t10k-images-idx3-ubyte")
+    y_test = read_idx(args.data, "t10k-labels-idx1-ubyte").long()
+    torch.manual_seed(cfg["seed"])
+    split = torch.randperm(len(x))
+    val, tr = split[:cfg["val_size"]], split[cfg["val_size"]:]
+    x_val, y_val, x, y = x[val], y[val], x[tr], y[tr]
+    loaded = time.perf_counter()
+
+    model = build_model(cfg)
+    criterion = loss_fn(cfg)
+    opt_class = torch.optim.AdamW if cfg["optim"] == "adamw" else torch.optim.Adam
+    optimizer = opt_class(model.parameters(), lr=cfg["lr"], betas=cfg["betas"], eps=cfg["eps"])
+    steps = math.ceil(len(x) / cfg["batch"])
+    scheduler = None
+    if cfg["schedule"] == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg["lr"], total_steps=steps * cfg["epochs"], pct_start=cfg["pct_start"],
+            div_factor=cfg["div_factor"], final_div_factor=cfg["final_div_factor"])
+    epochs = []
+    for epoch in range(1, cfg["epochs"] + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(len(x))
+        loss_sum = torch.zeros(())
+        for i in range(0, len(x), cfg["batch"]):
+            idx = order[i:i + cfg["batch"]]
+            xb, yb = to_input(x[idx]), y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
+            loss_sum += loss.detach() * len(idx)
+        seconds = time.perf_counter() - t0
+        model.eval()
+        val_acc = evaluate(model, x_val, y_val, cfg["eval_batch"]) if len(x_val) else None
+        epochs.append({"epoch": epoch, "seconds": seconds, "images_per_second": len(x) / seconds,
+                       "train_loss": loss_sum.item() / len(x), "val_accuracy": val_acc})
+    test_acc = evaluate(model, x_test, y_test, cfg["eval_batch"])
+    if args.save:
+        torch.save(model.state_dict(), args.save)
+    end = time.perf_counter()
+    print(json.dumps({
+        "side": "python", "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "load_seconds": loaded - START, "epochs": epochs, "test_accuracy": test_acc,
+        "wall_seconds": end - START}))
+
+
+def infer(args):
+    cfg = load_config(args.config)
+    torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x_test = read_idx(args.data, "t10k-images-idx3-ubyte")
+    one = x_test[:1]
+    latencies = []
+    with torch.inference_mode():
+        for i in range(args.warmup + args.iterations):
+            t0 = time.perf_counter()
+            probabilities(model, to_input(one), cfg)
+            t1 = time.perf_counter()
+            if i >= args.warmup:
+                latencies.append(t1 - t0)
+        batch_rates = []
+        for _ in range(args.batch_repeats):
+            t0 = time.perf_counter()
+            for i in range(0, len(x_test), args.batch):
+                probabilities(model, to_input(x_test[i:i + args.batch]), cfg)
+            batch_rates.append(len(x_test) / (time.perf_counter() - t0))
+    latencies.sort()
+    print(json.dumps({
+        "side": "python", "threads": torch.get_num_threads(),
+        "latency_p50_us": 1e6 * latencies[len(latencies) // 2],
+        "latency_p99_us": 1e6 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "batch": args.batch, "batch_images_per_second": sorted(batch_rates)[len(batch_rates) // 2]}))
+
+
+def predict(args):
+    # The tutorial's prediction: load the weights, read the image as gray, resize to 28x28, invert,
+    # scale, classify.
+    from PIL import Image  # imported here: only this mode needs it
+    cfg = load_config(args.config)
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(args.weights))
+    model.eval()
+    try:
+        img = Image.open(args.image).convert("L").resize((28, 28))
+    except OSError as e:
+        fail(f"{args.image}: {e}")
+    x = 255 - torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
+    with torch.inference_mode():
+        p = probabilities(model, to_input(x.unsqueeze(0)), cfg)[0]
+    print(json.dumps({"path": args.image, "digit": int(p.argmax()), "confidence": float(p.max())}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--config", required=True)
+    t.add_argument("--data", required=True)
+    t.add_argument("--epochs", type=int, default=0, help="override train.epochs")
+    t.add_argument("--save", help="write the trained weights (state dict) here")
+    i = sub.add_parser("infer")
+    i.add_argument("--config", required=True)
+    i.add_argument("--data", required=True)
+    i.add_argument("--warmup", type=int, default=200)
+    i.add_argument("--iterations", type=int, default=2000)
+    i.add_argument("--batch", type=int, default=1000)
+    i.add_argument("--batch-repeats", type=int, default=5)
+    p = sub.add_parser("predict")
+    p.add_argument("--config", required=True)
+    p.add_argument("--weights", required=True)
+    p.add_argument("image")
+    args = parser.parse_args()
+    {"train": train, "infer": infer, "predict": predict}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

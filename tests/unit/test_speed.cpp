@@ -1,0 +1,224 @@
+// The speed work changes no number: FusedAdam against torch::optim::Adam, the written-out MLP step
+// against autograd, and whole training runs with each switched off, all compared bit for bit.
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "mnist/models/factory.h"
+#include "mnist/train/fused_adam.h"
+#include "mnist/train/loss.h"
+#include "mnist/train/mlp_step.h"
+#include "mnist/train/optim.h"
+#include "train_fixture.h"
+
+namespace mnist {
+namespace {
+
+// Parameter shapes of the tutorial's network and some whose sizes leave vector remainders.
+std::vector<at::Tensor> parameters_like(const std::vector<std::vector<int64_t>>& shapes) {
+  std::vector<at::Tensor> out;
+  for (const auto& s : shapes) out.push_back(torch::randn(s).requires_grad_());
+  return out;
+}
+
+std::vector<at::Tensor> copies(const std::vector<at::Tensor>& ps) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : ps) out.push_back(p.detach().clone().requires_grad_());
+  return out;
+}
+
+void set_gradients(std::vector<at::Tensor>& ps, const std::vector<at::Tensor>& grads) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (ps[i].grad().defined())
+      ps[i].mutable_grad().copy_(grads[i]);
+    else
+      ps[i].mutable_grad() = grads[i].clone();
+  }
+}
+
+void expect_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b,
+                  const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i], b[i]))
+        << what << " " << i << ": max difference " << (a[i] - b[i]).abs().max().item<float>();
+  }
+}
+
+class FusedAdamTest : public ::testing::TestWithParam<double> {};
+
+TEST_P(FusedAdamTest, StepsAreBitIdenticalToTorchAdam) {
+  torch::manual_seed(3);
+  const std::vector<std::vector<int64_t>> shapes = {{150, 784}, {150}, {50, 150}, {50},
+                                                    {10, 50},   {10},  {7},       {3, 5}};
+  auto reference = parameters_like(shapes);
+  auto fused = copies(reference);
+  const auto options = torch::optim::AdamOptions(1e-3).eps(1e-7).weight_decay(GetParam());
+  torch::optim::Adam adam(reference, options);
+  FusedAdam fast(fused, options);
+  for (int step = 0; step < 6; ++step) {
+    std::vector<at::Tensor> grads;
+    for (const auto& s : shapes) grads.push_back(torch::randn(s) * (step + 1));
+    set_gradients(reference, grads);
+    set_gradients(fused, grads);
+    adam.step();
+    fast.step();
+    expect_equal(reference, fused, "parameter after step " + std::to_string(step));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightDecay, FusedAdamTest, ::testing::Values(0.0, 1e-4));
+
+TEST(FusedAdam, ParametersAndGradientsAreViewsOfOneBuffer) {
+  auto ps = parameters_like({{4, 3}, {4}, {2, 4}});
+  FusedAdam adam(ps, torch::optim::AdamOptions(0.1));
+  const auto* base = ps.front().data_ptr<float>();
+  EXPECT_EQ(ps[1].data_ptr<float>(), base + 12);
+  EXPECT_EQ(ps[2].data_ptr<float>(), base + 16);
+  const auto* grad_base = ps.front().grad().data_ptr<float>();
+  EXPECT_EQ(ps[2].grad().data_ptr<float>(), grad_base + 16);
+  adam.zero_gradients();
+  for (const auto& p : ps) EXPECT_EQ(p.grad().abs().sum().item<float>(), 0.0f);
+}
+
+TEST(FusedAdam, ReplacedTensorsAreTakenBackIntoTheBuffers) {
+  // What loading a checkpoint does: parameters and moments become other tensors.
+  torch::manual_seed(4);
+  auto reference = parameters_like({{6, 5}, {6}});
+  auto fused = copies(reference);
+  const auto options = torch::optim::AdamOptions(0.01);
+  torch::optim::Adam adam(reference, options);
+  FusedAdam fast(fused, options);
+  const std::vector<at::Tensor> grads = {torch::randn({6, 5}), torch::randn({6})};
+  set_gradients(reference, grads);
+  set_gradients(fused, grads);
+  adam.step();
+  fast.step();
+  {
+    torch::NoGradGuard no_grad;
+    fused[0].set_(fused[0].detach().clone());  // as InputArchive::read does
+    fused[1].mutable_grad() = at::Tensor();    // a gradient set to none (LibTorch 2.x zero_grad)
+  }
+  set_gradients(reference, grads);
+  set_gradients(fused, grads);
+  adam.step();
+  fast.step();
+  expect_equal(reference, fused, "parameter");
+}
+
+TEST(FusedAdam, ConfigChoosesItForAdamUnlessTurnedOff) {
+  auto ps = parameters_like({{3, 2}});
+  OptimConfig o;
+  EXPECT_NE(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
+  o.fused = false;
+  EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
+  o.fused = true;
+  o.name = "adamw";
+  EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
+}
+
+// Gradients from loss.backward() on the same model, for comparison.
+std::vector<at::Tensor> autograd_gradients(Classifier& model, const at::Tensor& x,
+                                           const at::Tensor& y, const std::string& output,
+                                           at::Tensor* logits_out, at::Tensor* loss_out) {
+  for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+  const auto logits = model->forward(x);
+  const auto loss = classification_loss(logits, y, output, 0.0);
+  loss.backward();
+  *logits_out = logits.detach();
+  *loss_out = loss.detach();
+  std::vector<at::Tensor> grads;
+  for (const auto& p : model->parameters()) grads.push_back(p.grad().clone());
+  return grads;
+}
+
+class MLPStepTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MLPStepTest, GradientsLossAndLogitsAreBitIdenticalToAutograd) {
+  torch::manual_seed(5);
+  Config config;
+  config.model.hidden_sizes = {150, 50};
+  config.model.output = GetParam();
+  auto model = build_model(config.model, dataset_info("mnist"));
+  auto step = MLPStep::create(config, model, 32);
+  ASSERT_NE(step, nullptr);
+  for (const int64_t batch : {32, 24}) {  // a full batch and the epoch's last, partial one
+    const auto x = torch::rand({batch, 1, 28, 28});
+    const auto y = torch::randint(0, 10, {batch}, torch::kInt64);
+    at::Tensor logits, loss;
+    const auto expected = autograd_gradients(model, x, y, config.model.output, &logits, &loss);
+    const auto [fast_logits, fast_loss] = step->forward_backward(x, y);
+    EXPECT_TRUE(torch::equal(fast_logits, logits)) << "batch " << batch;
+    EXPECT_TRUE(torch::equal(fast_loss, loss)) << "batch " << batch;
+    std::vector<at::Tensor> grads;
+    for (const auto& p : model->parameters()) grads.push_back(p.grad());
+    expect_equal(expected, grads, "gradient of parameter");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Heads, MLPStepTest, ::testing::Values("sigmoid", "softmax"));
+
+TEST(MLPStep, TwoThreadsGiveTheSameGradientsAsOne) {
+  // Two threads split the large products; every output is still the same sum.
+  torch::manual_seed(6);
+  Config config;
+  auto model = build_model(config.model, dataset_info("mnist"));
+  const auto x = torch::rand({32, 1, 28, 28});
+  const auto y = torch::randint(0, 10, {32}, torch::kInt64);
+  const int before = at::get_num_threads();
+  std::vector<std::vector<at::Tensor>> grads;
+  for (const int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    auto step = MLPStep::create(config, model, 32);
+    step->forward_backward(x, y);
+    grads.emplace_back();
+    for (const auto& p : model->parameters()) grads.back().push_back(p.grad().clone());
+  }
+  at::set_num_threads(before);
+  expect_equal(grads[0], grads[1], "gradient of parameter");
+}
+
+TEST(MLPStep, OnlyForWhatItWritesOut) {
+  Config config;
+  const auto& info = dataset_info("mnist");
+  const auto covered = [&](const Config& c) {
+    return MLPStep::create(c, build_model(c.model, info), 8) != nullptr;
+  };
+  EXPECT_TRUE(covered(config));
+  Config c = config;
+  c.train.fast_step = false;
+  EXPECT_FALSE(covered(c));
+  c = config;
+  c.model.dropout = 0.2;
+  EXPECT_FALSE(covered(c));
+  c = config;
+  c.model.activation = "tanh";
+  EXPECT_FALSE(covered(c));
+  c = config;
+  c.model.output = "softmax";
+  c.train.label_smoothing = 0.1;
+  EXPECT_FALSE(covered(c));
+  c = config;
+  c.model.type = "cnn";
+  c.model.channels = {4};
+  c.model.kernel_sizes = {3};
+  EXPECT_FALSE(covered(c));
+}
+
+// Whole runs: the fast paths change the speed, not one bit of the result.
+class FastPathRun : public TrainTest {};
+
+TEST_F(FastPathRun, SameHistoryAndWeightsAsAutogradAndTorchAdam) {
+  TrainObserver quiet;
+  const auto fast = train_in(runs_ / "fast", quiet);
+  config_.train.fast_step = false;
+  config_.optim.fused = false;
+  const auto plain = train_in(runs_ / "plain", quiet);
+  expect_same_history(fast.history, plain.history);
+  expect_same_weights(fast.model, plain.model);
+}
+
+}  // namespace
+}  // namespace mnist
