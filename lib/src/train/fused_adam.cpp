@@ -116,9 +116,31 @@ FusedAdam::FusedAdam(const std::vector<at::Tensor>& parameters,
   adopt();
 }
 
+void FusedAdam::load(torch::serialize::InputArchive& archive) {
+  torch::optim::Adam::load(archive);
+  states_.clear();  // new state objects: the next step adopts them
+}
+
+bool FusedAdam::in_place() const {
+  if (states_.size() != params_.size()) return false;
+  const float* param_base = flat_param_.data_ptr<float>();
+  const float* grad_base = flat_grad_.data_ptr<float>();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& p = params_[i];
+    const auto& g = p.grad();
+    if (p.data_ptr() != param_base + offsets_[i] || !g.defined() ||
+        g.data_ptr() != grad_base + offsets_[i])
+      return false;
+  }
+  return true;
+}
+
 void FusedAdam::adopt() {
+  // Pointer comparisons only, every step; the views are made only when something moved.
+  if (in_place()) return;
   torch::NoGradGuard no_grad;
   auto& states = state();
+  states_.clear();
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
     const auto view = [&](const at::Tensor& flat) {
@@ -143,6 +165,7 @@ void FusedAdam::adopt() {
       auto s = std::make_unique<torch::optim::AdamParamState>();
       s->exp_avg(view(flat_exp_avg_).zero_());
       s->exp_avg_sq(view(flat_exp_avg_sq_).zero_());
+      states_.push_back(s.get());
       states[key] = std::move(s);
     } else {
       auto& s = static_cast<torch::optim::AdamParamState&>(*found->second);
@@ -151,6 +174,7 @@ void FusedAdam::adopt() {
       if (!point_at(avg_sq, view(flat_exp_avg_sq_))) avg_sq = view(flat_exp_avg_sq_).zero_();
       s.exp_avg(avg);
       s.exp_avg_sq(avg_sq);
+      states_.push_back(&s);
     }
   }
 }
@@ -170,12 +194,10 @@ at::Tensor FusedAdam::step(LossClosure closure) {
   TORCH_CHECK(param_groups().size() == 1, "FusedAdam: one parameter group only");
   adopt();
   const auto& o = static_cast<const torch::optim::AdamOptions&>(param_groups()[0].options());
-  auto& states = state();
   int64_t step = 0;
-  for (const auto& p : params_) {
-    auto& s = static_cast<torch::optim::AdamParamState&>(*states.at(state_key(states, p)));
-    s.step(s.step() + 1);
-    step = s.step();
+  for (auto* s : states_) {
+    s->step(s->step() + 1);
+    step = s->step();
   }
   // torch::optim::Adam's arithmetic, operation for operation, over the whole buffer at once.
   const double beta1 = std::get<0>(o.betas());

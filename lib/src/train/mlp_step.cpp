@@ -1,5 +1,6 @@
 #include "mnist/train/mlp_step.h"
 
+#include <ATen/CPUFunctions.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -21,16 +22,12 @@ bool split(int64_t rows, int64_t macs) {
 template <class F>
 void in_halves(int64_t rows, const F& f) {
   at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
-    torch::NoGradGuard no_grad;  // grad mode is per thread
+    c10::InferenceMode guard;  // the mode is per thread
     for (int64_t half = begin; half < end; ++half) {
       const int64_t lo = half * (rows / 2);
       f(lo, half == 0 ? rows / 2 : rows - lo);
     }
   });
-}
-
-at::Tensor rows(const at::Tensor& buffer, int64_t n) {
-  return buffer.narrow(0, 0, n);
 }
 
 // The gradient tensor of `p`, allocated when it has none yet.
@@ -66,7 +63,8 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
     Layer layer;
     layer.weight = linear->weight;
     layer.bias = linear->bias;
-    if (!layer.bias.defined() || layer.weight.scalar_type() != at::kFloat) return nullptr;
+    if (!layer.bias.defined() || layer.weight.scalar_type() != at::kFloat || !layer.weight.is_cpu())
+      return nullptr;
     const auto opts = layer.weight.options().requires_grad(false);
     const int64_t out = layer.weight.size(0), in = layer.weight.size(1);
     layer.out = at::empty({max_batch, out}, opts);
@@ -84,88 +82,109 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
   }
   step->mask_ = at::empty({max_batch, k}, opts.dtype(at::kBool));
   step->one_ = at::ones({}, opts);  // d loss / d loss, as loss.backward() starts with
+  step->loss_ = at::empty({}, opts);
+  step->total_weight_ = at::empty({}, opts);
+  step->max_batch_ = max_batch;
   return step;
+}
+
+const MLPStep::Views& MLPStep::views(int64_t b) {
+  Views& v = b == max_batch_ ? full_ : partial_;
+  if (v.batch == b) return v;
+  v = Views{};
+  v.batch = b;
+  const auto rows = [b](const at::Tensor& t) { return t.narrow(0, 0, b); };
+  for (const auto& layer : layers_) {
+    v.out.push_back(rows(layer.out));
+    v.grad_out.push_back(rows(layer.grad_out));
+    v.grad_in.push_back(layer.grad_in.defined() ? rows(layer.grad_in) : at::Tensor());
+  }
+  v.sig = rows(sig_);
+  v.clamped = rows(clamped_);
+  v.scores = rows(log_scores_);
+  v.log_probs = rows(log_probs_);
+  v.grad_a = rows(grad_a_);
+  v.grad_b = rows(grad_b_);
+  v.mask = rows(mask_);
+  return v;
 }
 
 std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& images,
                                                             const at::Tensor& labels) {
-  torch::NoGradGuard no_grad;
+  // No autograd (lighter dispatch than NoGradGuard), and the CPU kernels called directly.
+  c10::InferenceMode guard;
+  namespace cpu = at::cpu;
   const int64_t b = images.size(0);
-  const auto input = images.reshape({b, -1});  // Flatten
+  const Views& v = views(b);
+  const auto input = images.view({b, -1});  // Flatten
 
   // Forward: addmm as nn::Linear, ReLU in place (its output is what its backward needs).
   at::Tensor a = input;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
-    auto z = rows(layer.out, b);
+    at::Tensor z = v.out[i];
+    const auto weight_t = layer.weight.t();
     if (split(b, layer.weight.numel())) {
       in_halves(b, [&](int64_t lo, int64_t n) {
         auto part = z.narrow(0, lo, n);
-        at::addmm_out(part, layer.bias, a.narrow(0, lo, n), layer.weight.t());
+        cpu::addmm_out(part, layer.bias, a.narrow(0, lo, n), weight_t);
       });
     } else {
-      at::addmm_out(z, layer.bias, a, layer.weight.t());
+      cpu::addmm_out(z, layer.bias, a, weight_t);
     }
-    if (i + 1 < layers_.size()) z.relu_();
+    if (i + 1 < layers_.size()) cpu::relu_(z);
     a = z;
   }
   const at::Tensor logits = a;
 
   // The loss (train/loss.h's classification_loss): sigmoid heads as Keras scores them.
-  at::Tensor sig, clamped, scores = logits;
+  at::Tensor sig = v.sig, clamped = v.clamped, scores = logits, log_probs = v.log_probs;
   if (sigmoid_head_) {
-    sig = rows(sig_, b);
-    clamped = rows(clamped_, b);
-    scores = rows(log_scores_, b);
-    at::sigmoid_out(sig, logits);
-    at::clamp_out(clamped, sig, kKerasEpsilon, 1.0 - kKerasEpsilon);
-    at::log_out(scores, clamped);
+    scores = v.scores;
+    cpu::sigmoid_out(sig, logits);
+    cpu::clamp_out(clamped, sig, kKerasEpsilon, 1.0 - kKerasEpsilon);
+    cpu::log_out(scores, clamped);
   }
-  auto log_probs = rows(log_probs_, b);
-  at::_log_softmax_out(log_probs, scores, 1, false);
-  const auto [loss, total_weight] =
-      at::nll_loss_forward(log_probs, labels, {}, at::Reduction::Mean, -100);
+  cpu::_log_softmax_out(log_probs, scores, 1, false);
+  cpu::nll_loss_forward_out(loss_, total_weight_, log_probs, labels, {}, at::Reduction::Mean, -100);
 
   // Backward, in autograd's order and with its functions.
-  auto g = rows(grad_a_, b);
-  auto g_scores = rows(grad_b_, b);
-  at::nll_loss_backward_out(g, one_, log_probs, labels, {}, at::Reduction::Mean, -100,
-                            total_weight);
-  at::_log_softmax_backward_data_out(g_scores, g, log_probs, 1, at::kFloat);
-  at::Tensor g_logits = g_scores;
+  at::Tensor g = v.grad_a, g_scores = v.grad_b, outside = v.mask;
+  cpu::nll_loss_backward_out(g, one_, log_probs, labels, {}, at::Reduction::Mean, -100,
+                             total_weight_);
+  cpu::_log_softmax_backward_data_out(g_scores, g, log_probs, 1, at::kFloat);
   if (sigmoid_head_) {
-    at::div_out(g, g_scores, clamped);  // log
+    cpu::div_out(g, g_scores, clamped);  // log
     // clamp passes the gradient where min <= x <= max, i.e. exactly where clamping changed nothing
     // (NaN included: clamp keeps it, and NaN != NaN).
-    auto outside = rows(mask_, b);
-    at::ne_out(outside, clamped, sig);
-    g.masked_fill_(outside, 0.0);
-    at::sigmoid_backward_out(g_scores, g, sig);
+    cpu::ne_out(outside, clamped, sig);
+    cpu::masked_fill_(g, outside, 0.0);
+    cpu::sigmoid_backward_out(g_scores, g, sig);
   }
   for (size_t j = layers_.size(); j-- > 0;) {
     Layer& layer = layers_[j];
-    at::Tensor g_out = g_logits;
+    at::Tensor g_out = g_scores;
     if (j + 1 < layers_.size()) {
-      g_out = rows(layer.grad_out, b);
-      at::threshold_backward_out(g_out, rows(layers_[j + 1].grad_in, b), rows(layer.out, b), 0);
+      g_out = v.grad_out[j];
+      cpu::threshold_backward_out(g_out, v.grad_in[j + 1], v.out[j], 0);
     }
-    const at::Tensor layer_input = j == 0 ? input : rows(layers_[j - 1].out, b);
+    const at::Tensor& layer_input = j == 0 ? input : v.out[j - 1];
     auto& grad_weight = grad_of(layer.weight);
     if (split(grad_weight.size(0), grad_weight.numel())) {
       in_halves(grad_weight.size(0), [&](int64_t lo, int64_t n) {
         auto part = grad_weight.narrow(0, lo, n);
-        at::mm_out(part, g_out.narrow(1, lo, n).t(), layer_input);
+        cpu::mm_out(part, g_out.narrow(1, lo, n).t(), layer_input);
       });
     } else {
-      at::mm_out(grad_weight, g_out.t(), layer_input);
+      cpu::mm_out(grad_weight, g_out.t(), layer_input);
     }
-    at::sum_out(grad_of(layer.bias), g_out, {0});
+    cpu::sum_out(grad_of(layer.bias), g_out, {0});
     if (j > 0) {
-      auto g_in = rows(layer.grad_in, b);
-      at::mm_out(g_in, g_out, layer.weight);
+      at::Tensor g_in = v.grad_in[j];
+      cpu::mm_out(g_in, g_out, layer.weight);
     }
   }
-  return {logits, loss};
+  return {logits, loss_};
 }
 
 }  // namespace mnist

@@ -24,6 +24,7 @@ class FusedAdam : public torch::optim::Adam {
   FusedAdam(const std::vector<at::Tensor>& parameters, const torch::optim::AdamOptions& options);
 
   at::Tensor step(LossClosure closure = nullptr) override;
+  void load(torch::serialize::InputArchive& archive) override;
 
   /// Sets every gradient to zero in place (one operation), keeping them views of the buffer.
   void zero_gradients();
@@ -35,9 +36,12 @@ class FusedAdam : public torch::optim::Adam {
   // Makes every parameter, gradient and moment a view of its buffer again, copying in the values of
   // any tensor that was replaced.
   void adopt();
+  // True when every parameter and gradient is its view and the states are the adopted ones.
+  bool in_place() const;
 
   std::vector<at::Tensor> params_;
   std::vector<int64_t> offsets_;
+  std::vector<torch::optim::AdamParamState*> states_;  // per parameter, owned by state()
   at::Tensor flat_param_, flat_grad_, flat_exp_avg_, flat_exp_avg_sq_, denom_;
 };
 

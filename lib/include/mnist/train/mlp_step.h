@@ -41,13 +41,23 @@ class MLPStep {
     at::Tensor grad_out;      // [max_batch, out] gradient of the pre-activation
     at::Tensor grad_in;       // [max_batch, in] gradient of the input (not for the first layer)
   };
+  // The buffers' first `batch` rows, made once per batch size (views cost as much as small
+  // kernels).
+  struct Views {
+    int64_t batch = -1;
+    std::vector<at::Tensor> out, grad_out, grad_in;  // per layer
+    at::Tensor sig, clamped, scores, log_probs, grad_a, grad_b, mask;
+  };
   MLPStep() = default;
+  const Views& views(int64_t batch);
 
   std::vector<Layer> layers_;
   bool sigmoid_head_ = false;
+  int64_t max_batch_ = 0;
   // The head's buffers [max_batch, K].
   at::Tensor sig_, clamped_, log_scores_, log_probs_, mask_, grad_a_, grad_b_;
-  at::Tensor one_, zero_;
+  at::Tensor one_, loss_, total_weight_;
+  Views full_, partial_;  // for full batches and for the epoch's last one
 };
 
 }  // namespace mnist
