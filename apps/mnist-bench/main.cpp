@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "mnist/bench/bench.h"
+#include "mnist/config/config.h"
 #include "mnist/core/runtime.h"
 #include "mnist/io/files.h"
 #include "mnist/io/run_folder.h"
@@ -46,7 +47,10 @@ int main(int argc, char** argv) {
 
   return mnist::app::run(cli, argc, argv, [&] {
     using namespace mnist;
-    configure_runtime(1);
+    // In-process measurements (inference) run with the speed recipe's thread settings, as
+    // mnist-train and the peer do.
+    const Config fast = load_config(o.fast_config, {});
+    configure_runtime(static_cast<int>(fast.threads), static_cast<int>(fast.blas_threads));
     if (o.work_dir.empty()) o.work_dir = "runs/bench-" + utc_timestamp();
     if (json_path.empty()) json_path = (fs::path(o.work_dir) / "bench.json").string();
     o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };

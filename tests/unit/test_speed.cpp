@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "mnist/models/factory.h"
+#include "mnist/models/mlp.h"
 #include "mnist/train/fused_adam.h"
 #include "mnist/train/loss.h"
 #include "mnist/train/mlp_step.h"
@@ -205,6 +206,36 @@ TEST(MLPStep, OnlyForWhatItWritesOut) {
   c.model.channels = {4};
   c.model.kernel_sizes = {3};
   EXPECT_FALSE(covered(c));
+}
+
+TEST(MLP, ForwardWithoutGradientsGivesTheModuleChainsBits) {
+  torch::manual_seed(7);
+  ModelConfig m;
+  auto model = build_model(m, dataset_info("mnist"));
+  for (const int64_t batch : {1, 32, 1000}) {
+    const auto x = torch::rand({batch, 1, 28, 28});
+    const auto with_autograd = model->forward(x).detach();  // through nn::Sequential
+    at::Tensor direct;
+    {
+      torch::InferenceMode guard;
+      direct = model->forward(x);
+    }
+    EXPECT_TRUE(torch::equal(direct, with_autograd)) << "batch " << batch;
+  }
+  // Two threads split large batches; every logit is still the same sum.
+  const auto x = torch::rand({1000, 1, 28, 28});
+  const auto one_thread = model->forward(x).detach();
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  at::Tensor two_threads;
+  {
+    torch::InferenceMode guard;
+    two_threads = model->forward(x);
+  }
+  at::set_num_threads(before);
+  EXPECT_TRUE(torch::equal(two_threads, one_thread));
+  m.dropout = 0.1;  // not plain: no direct path
+  EXPECT_TRUE(build_model(m, dataset_info("mnist"))->as<MLPImpl>()->plain_layers().empty());
 }
 
 // Whole runs: the fast paths change the speed, not one bit of the result.

@@ -106,7 +106,7 @@ ProcessResult run_process(const std::vector<std::string>& argv) {
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
     ::execvp(args[0], args.data());
-    std::fprintf(stderr, "error: cannot run %s\n", args[0]);
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
     ::_exit(127);
   }
   ::close(out_pipe[1]);
@@ -170,18 +170,19 @@ std::vector<Figure> run(const Options& o) {
   const auto log = [&](const std::string& line) {
     if (o.log) o.log(line);
   };
+  // Everything is checked before the work folder is made.
   const fs::path work(o.work_dir);
   if (fs::exists(work)) throw UsageError(o.work_dir + ": exists already (give a new folder)");
-  fs::create_directories(work);
   const std::string train_bin = (fs::path(o.bin_dir) / "mnist-train").string();
   const std::string predict_bin = (fs::path(o.bin_dir) / "mnist-predict").string();
   const bool have_predict = fs::exists(predict_bin);
-  for (const auto& f : {o.tutorial_config, o.fast_config, o.peer}) {
+  for (const auto& f : {o.tutorial_config, o.fast_config, o.peer, train_bin}) {
     if (!fs::exists(f)) throw UsageError(f + ": no such file");
   }
   DataConfig data;
   data.dir = o.data_dir;
   const Dataset test = load_test_split(data);
+  fs::create_directories(work);
   const fs::path image = work / "digit.pgm";
   write_user_image(test.images[0], image);
   const std::string epochs = std::to_string(o.tutorial_epochs);

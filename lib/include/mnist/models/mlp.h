@@ -26,12 +26,23 @@ struct MLPOptions {
 class MLPImpl : public ClassifierImpl {
  public:
   explicit MLPImpl(const MLPOptions& options);
+  /// Logits. Where no gradient is wanted (InferenceMode or NoGradGuard) a plain network on the CPU
+  /// skips the module chain: LibTorch's CPU kernels are called directly, the same ones
+  /// nn::Linear and nn::ReLU call, so the logits are the same bits.
   at::Tensor forward(const at::Tensor& images) override;
 
+  /// The Linear layers when the network is plain (ReLU activations, no Dropout):
+  /// logits = L_n(relu(... relu(L_1(flatten(x))))). Empty otherwise. The written-out training step
+  /// (train/mlp_step.h) and forward() use them.
+  const std::vector<torch::nn::Linear>& plain_layers() const { return plain_; }
+
  private:
+  at::Tensor plain_forward(const at::Tensor& images) const;
+
   // Registered as "layers": its parameters are checkpoint keys "layers.0.weight", ... (renaming is
   // a format change).
   torch::nn::Sequential layers_;
+  std::vector<torch::nn::Linear> plain_;
 };
 
 /// The module holder (torch::nn::ModuleHolder<MLPImpl>), as torch::nn's own modules have.
