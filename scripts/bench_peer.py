@@ -15,6 +15,7 @@ it can also be run by hand:
 
 import argparse
 import gzip
+import json
 import math
 import os
 import sys
@@ -36,7 +37,6 @@ def _blas_threads(argv):
     return "1"
 
 
-import json  # noqa: E402
 os.environ.setdefault("OPENBLAS_NUM_THREADS", _blas_threads(sys.argv))
 
 import numpy as np  # noqa: E402

@@ -327,13 +327,9 @@ nlohmann::json report_json(const std::vector<Figure>& figures, const Options& o)
                     {"ours", f.ours},
                     {"python", f.python}});
   }
-  return {{"machine", machine_description()},
-          {"repeats", o.repeats},
-          {"tutorial_config", o.tutorial_config},
-          {"fast_config", o.fast_config},
-          {"tutorial_epochs", o.tutorial_epochs},
-          {"target_accuracy", o.target_accuracy},
-          {"figures", rows}};
+  return {{"machine", machine_description()},     {"repeats", o.repeats},
+          {"tutorial_config", o.tutorial_config}, {"fast_config", o.fast_config},
+          {"tutorial_epochs", o.tutorial_epochs}, {"figures", rows}};
 }
 
 std::string machine_description() {

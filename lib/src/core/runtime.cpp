@@ -5,6 +5,7 @@
 #include <malloc.h>
 #endif
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -36,6 +37,16 @@ void configure_runtime(int threads, int blas_threads) {
       // already started by an earlier parallel call: keep LibTorch's choice
     }
   }
+}
+
+void in_two_halves(int64_t n, const std::function<void(int64_t, int64_t)>& f) {
+  at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
+    c10::InferenceMode guard;
+    for (int64_t half = begin; half < end; ++half) {
+      const int64_t first = half * (n / 2);
+      f(first, half == 0 ? n / 2 : n - first);
+    }
+  });
 }
 
 c10::Device resolve_device(const std::string& name, const std::string& key) {

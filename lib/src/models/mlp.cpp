@@ -1,10 +1,10 @@
 #include "mnist/models/mlp.h"
 
 #include <ATen/CPUFunctions.h>
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "layers.h"
+#include "mnist/core/runtime.h"
 
 namespace mnist {
 namespace {
@@ -50,13 +50,9 @@ at::Tensor MLPImpl::plain_forward(const at::Tensor& images) const {
     const auto weight_t = linear->weight.t();
     if (i == 0 && b >= kSplitBatch && at::get_num_threads() > 1) {
       // Large batches: the first (largest) product in two halves of the images, one per thread.
-      at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
-        c10::InferenceMode guard;  // per thread
-        for (int64_t half = begin; half < end; ++half) {
-          const int64_t lo = half * (b / 2), n = half == 0 ? b / 2 : b - b / 2;
-          auto part = z.narrow(0, lo, n);
-          at::cpu::addmm_out(part, linear->bias, a.narrow(0, lo, n), weight_t);
-        }
+      in_two_halves(b, [&](int64_t first, int64_t count) {
+        auto part = z.narrow(0, first, count);
+        at::cpu::addmm_out(part, linear->bias, a.narrow(0, first, count), weight_t);
       });
     } else {
       at::cpu::addmm_out(z, linear->bias, a, weight_t);  // nn::Linear

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "mnist/core/runtime.h"
 #include "mnist/models/mlp.h"
 #include "mnist/train/loss.h"
 
@@ -20,19 +21,9 @@ namespace {
 // smaller second layer (slower, and it rounds differently at half the size).
 constexpr int64_t kSplitMacs = 1 << 15;  // smaller products are not worth a second thread
 
-bool split(int64_t rows, int64_t macs) {
-  return at::get_num_threads() > 1 && rows >= 2 && macs >= kSplitMacs;
-}
-
-template <class F>
-void in_halves(int64_t rows, const F& f) {
-  at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
-    c10::InferenceMode guard;  // the mode is per thread
-    for (int64_t half = begin; half < end; ++half) {
-      const int64_t lo = half * (rows / 2);
-      f(lo, half == 0 ? rows / 2 : rows - lo);
-    }
-  });
+// True when a layer's products are split: two threads, and a weight of at least kSplitMacs.
+bool split(const at::Tensor& weight) {
+  return at::get_num_threads() > 1 && weight.size(0) >= 2 && weight.numel() >= kSplitMacs;
 }
 
 // The gradient tensor of `p`, allocated when it has none yet.
@@ -63,6 +54,8 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
     const int64_t out = layer.weight.size(0), in = layer.weight.size(1);
     layer.out = at::empty({max_batch, out}, opts);
     layer.grad_out = at::empty({max_batch, out}, opts);
+    layer.half_out = {at::empty({max_batch, out / 2}, opts),
+                      at::empty({max_batch, out - out / 2}, opts)};
     if (!step->layers_.empty()) layer.grad_in = at::empty({max_batch, in}, opts);
     step->layers_.push_back(std::move(layer));
   }
@@ -91,6 +84,7 @@ const MLPStep::Views& MLPStep::views(int64_t b) {
   for (const auto& layer : layers_) {
     v.out.push_back(rows(layer.out));
     v.grad_out.push_back(rows(layer.grad_out));
+    v.half_out.push_back({rows(layer.half_out[0]), rows(layer.half_out[1])});
     v.grad_in.push_back(layer.grad_in.defined() ? rows(layer.grad_in) : at::Tensor());
   }
   v.sig = rows(sig_);
@@ -118,12 +112,12 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     const Layer& layer = layers_[i];
     at::Tensor z = v.out[i];
     const auto weight_t = layer.weight.t();
-    if (split(b, layer.weight.numel())) {
-      const int64_t features = layer.weight.size(0);
-      in_halves(features, [&](int64_t lo, int64_t n) {
-        at::Tensor part = at::empty({b, n}, z.options());
-        cpu::addmm_out(part, layer.bias.narrow(0, lo, n), a, weight_t.narrow(1, lo, n));
-        z.narrow(1, lo, n).copy_(part);
+    if (split(layer.weight)) {
+      in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
+        at::Tensor part = v.half_out[i][first == 0 ? 0 : 1];
+        cpu::addmm_out(part, layer.bias.narrow(0, first, count), a,
+                       weight_t.narrow(1, first, count));
+        z.narrow(1, first, count).copy_(part);
       });
     } else {
       cpu::addmm_out(z, layer.bias, a, weight_t);
@@ -166,10 +160,10 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     }
     const at::Tensor& layer_input = j == 0 ? input : v.out[j - 1];
     auto& grad_weight = grad_of(layer.weight);
-    if (split(grad_weight.size(0), grad_weight.numel())) {
-      in_halves(grad_weight.size(0), [&](int64_t lo, int64_t n) {
-        auto part = grad_weight.narrow(0, lo, n);
-        cpu::mm_out(part, g_out.narrow(1, lo, n).t(), layer_input);
+    if (split(layer.weight)) {
+      in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
+        auto part = grad_weight.narrow(0, first, count);
+        cpu::mm_out(part, g_out.narrow(1, first, count).t(), layer_input);
       });
     } else {
       cpu::mm_out(grad_weight, g_out.t(), layer_input);

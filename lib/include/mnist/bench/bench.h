@@ -54,7 +54,6 @@ struct Options {
   int repeats = 3;
   int tutorial_epochs = 2;  // epochs per training-throughput run
   int latency_iterations = 2000;
-  double target_accuracy = 0.975;
   std::function<void(const std::string&)> log;  // progress lines
 };
 

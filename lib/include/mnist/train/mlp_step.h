@@ -10,6 +10,7 @@
 // own backward functions), so the gradients are bit-identical to loss.backward()'s (a unit test
 // checks this); only the overhead is gone.
 
+#include <array>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -25,7 +26,7 @@ class MLPStep {
  public:
   /// The step for `model` trained as `config` says, or nullptr when the written-out pass does not
   /// cover it (a CNN, dropout, an activation other than ReLU, label smoothing, train.fast_step
-  /// off).
+  /// off, a model not on the CPU: the step calls LibTorch's CPU kernels directly).
   static std::unique_ptr<MLPStep> create(const Config& config, Classifier model, int64_t max_batch);
 
   /// Forward and backward for float images [B, C, H, W] (B <= max_batch) and labels int64 [B]:
@@ -40,12 +41,14 @@ class MLPStep {
     at::Tensor out;           // [max_batch, out] pre-activation, then ReLU applied in place
     at::Tensor grad_out;      // [max_batch, out] gradient of the pre-activation
     at::Tensor grad_in;       // [max_batch, in] gradient of the input (not for the first layer)
+    std::array<at::Tensor, 2> half_out;  // [max_batch, out/2 and the rest]: split forward halves
   };
   // The buffers' first `batch` rows, made once per batch size (views cost as much as small
   // kernels).
   struct Views {
     int64_t batch = -1;
     std::vector<at::Tensor> out, grad_out, grad_in;  // per layer
+    std::vector<std::array<at::Tensor, 2>> half_out;
     at::Tensor sig, clamped, scores, log_probs, grad_a, grad_b, mask;
   };
   MLPStep() = default;
