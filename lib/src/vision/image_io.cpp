@@ -206,6 +206,20 @@ void configure_opencv_once() {
 
 }  // namespace
 
+void check_image_size(int64_t width, int64_t height, const std::string& name,
+                      const std::string& what) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width < kMinImageSide || height < kMinImageSide) {
+    throw UnusableImage(name + ": " + what + " of " + size +
+                        " pixels is too small (each side needs at least " +
+                        std::to_string(kMinImageSide) + ")");
+  }
+  if (width * height > kMaxImagePixels) {
+    throw UnusableImage(name + ": " + what + " of " + size + " pixels is larger than the limit of " +
+                        std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
+  }
+}
+
 ImageHeader check_image_bytes(const std::vector<uint8_t>& b, const std::string& name) {
   if (b.empty()) fail(name, "empty file");
   ImageHeader h;
@@ -228,16 +242,7 @@ ImageHeader check_image_bytes(const std::vector<uint8_t>& b, const std::string& 
   } else {
     fail(name, "not an image this tool reads (PNG, JPEG, BMP, TIFF, WebP, PNM)");
   }
-  if (h.width < kMinImageSide || h.height < kMinImageSide) {
-    fail(name, h.format + " image of " + std::to_string(h.width) + "x" + std::to_string(h.height) +
-                   " pixels is too small (each side needs at least " +
-                   std::to_string(kMinImageSide) + ")");
-  }
-  if (h.width * h.height > kMaxImagePixels) {
-    fail(name, h.format + " image of " + std::to_string(h.width) + "x" + std::to_string(h.height) +
-                   " pixels is larger than the limit of " +
-                   std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
-  }
+  check_image_size(h.width, h.height, name, h.format + " image");
   return h;
 }
 

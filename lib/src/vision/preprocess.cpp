@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/vision/image_io.h"
 
 namespace mnist::vision {
 namespace {
@@ -196,7 +197,7 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
   double peak = 0;
   cv::minMaxLoc(smooth, nullptr, &peak);
   if (peak < kMinContrast || peak < kMinSignalToNoise * ink.noise) {
-    throw DataError(name + ": no digit found (nothing stands out from the background)");
+    throw UnusableImage(name + ": no digit found (nothing stands out from the background)");
   }
   cv::Mat s8;
   smooth.convertTo(s8, CV_8U, 255.0 / peak);

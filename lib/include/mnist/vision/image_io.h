@@ -14,7 +14,18 @@
 
 #include <opencv2/core.hpp>
 
+#include "mnist/core/error.h"
+
 namespace mnist::vision {
+
+/// A readable image that cannot be used: its size is outside [kMinImageSide, kMaxImagePixels], or
+/// no ink stands out from its background. A DataError like every other refusal (mnist-predict makes
+/// it an error entry); the web API answers it with 422 where a file that is not a decodable image
+/// gets 400.
+class UnusableImage : public DataError {
+ public:
+  using DataError::DataError;
+};
 
 inline constexpr int64_t kMaxImagePixels = 64'000'000;  // 64 megapixels
 inline constexpr int kMinImageSide = 8;
@@ -25,6 +36,11 @@ struct ImageHeader {
   int64_t width = 0;
   int64_t height = 0;
 };
+
+/// UnusableImage "<name>: <what> of WxH pixels is too small/larger than ..." when the size is
+/// outside [kMinImageSide, kMaxImagePixels]: the one size rule for files and for canvas pixels.
+void check_image_size(int64_t width, int64_t height, const std::string& name,
+                      const std::string& what);
 
 /// The format and size declared by the header of `bytes`; DataError "<name>: ..." when the bytes
 /// are not a supported image, the header is cut short, the file is truncated (PNG, JPEG, BMP), or

@@ -1,0 +1,46 @@
+#pragma once
+// Corrections sent from the web page ("that's wrong, it was a ..."), kept as a data set a later
+// training run can read, in the image-folder layout (one folder per class):
+//
+//   DIR/<dataset>/<class>/<id>.png    the 28x28 image the model saw (bright on black, MNIST framing)
+//   DIR/originals/<id>.png            the image as the user sent it (PNG, depth and alpha kept)
+//   DIR/feedback.csv                  time,id,dataset,model,label,class,predicted,file,original
+//
+// <class> is the class name with characters other than letters, digits, '-' and '_' replaced by
+// '_' (MNIST: "0".."9"; Fashion-MNIST: "T-shirt_top", "Trouser", ...). Both images are written
+// atomically (temporary file + rename) before the CSV line is appended, in one write, under a lock:
+// a line always names files that are complete on disk. Thread-safe.
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "mnist/serve/model_registry.h"
+
+namespace mnist::serve {
+
+class FeedbackStore {
+ public:
+  /// Creates `dir` when missing; UsageError naming it when it cannot be created or written.
+  explicit FeedbackStore(std::string dir);
+
+  /// Saves one correction: `image` as sent, `input` the 28x28 the model saw, `label` the right
+  /// class (an index into the model's classes; ApiError 400 otherwise), `predicted` the model's
+  /// answer. Returns the model input's path relative to the folder. RunError when writing fails.
+  std::string save(const cv::Mat& image, const cv::Mat& input, const ServedModel& model,
+                   int64_t label, int64_t predicted);
+
+  const std::string& dir() const { return dir_; }
+
+  /// `name` as a folder name: letters, digits, '-' and '_' kept, anything else '_'.
+  static std::string folder_name(const std::string& name);
+
+ private:
+  std::string dir_;
+  std::mutex mutex_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace mnist::serve
