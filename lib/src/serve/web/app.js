@@ -97,7 +97,11 @@ function canvasPoint(e) {
 canvas.addEventListener("pointerdown", (e) => {
   if (e.pointerType === "mouse" && e.button !== 0) return;
   e.preventDefault();
-  canvas.setPointerCapture(e.pointerId);
+  try {
+    canvas.setPointerCapture(e.pointerId); // keep the stroke when the pointer leaves the canvas
+  } catch {
+    // not an active pointer (synthetic events): the stroke still works inside the canvas
+  }
   if (state.upload) {
     state.upload = null; // drawing starts a new picture
     $("source").textContent = "";
