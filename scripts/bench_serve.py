@@ -7,7 +7,8 @@
 
 For each connection count, each side is loaded with wrk (-t1, POST /api/predict with the same
 280x280 PNG drawing of a 7, a fixed duration) `--repeats` times, alternating sides; the table gives
-the medians of requests/s and of wrk's p50 and p99 latency, and the errors (non-2xx answers and
+the medians of requests/s and of wrk's p50 and p99 latency. A third side is mnist-serve with
+?preprocess=naive, the same resize the peer does, to tell the server from the preprocessing, and the errors (non-2xx answers and
 socket errors) summed. Then 100,000 requests (hey -n 100000 -c 32) go to mnist-serve alone, and its
 resident memory is read from /proc before and after. Every repeat is in the JSON report.
 """
@@ -108,27 +109,28 @@ def main():
     ours = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     peer = subprocess.Popen([sys.executable, os.path.join(REPO, "scripts/serve_peer.py"), "--run", args.run,
                              "--port", str(peer_port)], stdout=subprocess.DEVNULL)
-    sides = {"mnist-serve": ours_port, "python": peer_port}
+    sides = {"mnist-serve": f"{ours_port}/api/predict", "naive": f"{ours_port}/api/predict?preprocess=naive",
+             "python": f"{peer_port}/api/predict"}
     report = {"runs": [], "machine": os.uname().nodename, "cores": os.cpu_count()}
     try:
         wait_health(ours_port, ours)
         wait_health(peer_port, peer)
         # Both answer the drawing the same way?
-        for name, port in sides.items():
+        for name, target in sides.items():
             with open(body, "rb") as f:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/predict", data=f.read(),
+                req = urllib.request.Request(f"http://127.0.0.1:{target}", data=f.read(),
                                              headers={"Content-Type": "image/png"})
             with urllib.request.urlopen(req) as r:
                 report[f"{name}_answer"] = json.load(r)["digit"]
-        for port in sides.values():  # warm-up
-            subprocess.run(["wrk", "-t1", "-c8", "-d2s", "-s", lua, f"http://127.0.0.1:{port}/api/predict"],
+        for target in sides.values():  # warm-up
+            subprocess.run(["wrk", "-t1", "-c8", "-d2s", "-s", lua, f"http://127.0.0.1:{target}"],
                            capture_output=True, check=True)
         for c in [int(x) for x in args.connections.split(",")]:
             for rep in range(args.repeats):
                 order = list(sides.items()) if rep % 2 == 0 else list(reversed(sides.items()))
-                for name, port in order:
+                for name, target in order:
                     out = subprocess.run(["wrk", "-t1", f"-c{c}", f"-d{args.duration}s", "--latency",
-                                          "--timeout", "10s", "-s", lua, f"http://127.0.0.1:{port}/api/predict"],
+                                          "--timeout", "10s", "-s", lua, f"http://127.0.0.1:{target}"],
                                          capture_output=True, text=True, check=True).stdout
                     row = parse_wrk(out)
                     row.update(side=name, connections=c, repeat=rep)
@@ -152,11 +154,12 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
 
-    print(f"Same 280x280 PNG drawing of a 7 to both; answers: mnist-serve {report['mnist-serve_answer']}, "
-          f"Python {report['python_answer']}. wrk -t1, {args.duration} s per run, medians of {args.repeats}.\n")
-    print("| connections | mnist-serve req/s | Python req/s | ratio | mnist-serve p50 / p99 ms | "
-          "Python p50 / p99 ms | errors (ours / Python) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"Same 280x280 PNG drawing of a 7 to all; answers: mnist-serve {report['mnist-serve_answer']}, "
+          f"naive {report['naive_answer']}, Python {report['python_answer']}. wrk -t1, {args.duration} s per run, "
+          f"medians of {args.repeats}. 'naive': mnist-serve with ?preprocess=naive, the peer's preprocessing.\n")
+    print("| connections | mnist-serve req/s | naive req/s | Python req/s | ratio (ours / naive vs Python) | "
+          "mnist-serve p50 / p99 ms | naive p50 / p99 ms | Python p50 / p99 ms | errors (ours / naive / Python) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in [int(x) for x in args.connections.split(",")]:
         def med(side, key):
             return statistics.median(r[key] for r in report["runs"] if r["side"] == side and r["connections"] == c)
@@ -164,10 +167,10 @@ def main():
         def errs(side):
             return sum(r["errors"] for r in report["runs"] if r["side"] == side and r["connections"] == c)
 
-        o, p = med("mnist-serve", "rps"), med("python", "rps")
-        print(f"| {c} | {o:,.0f} | {p:,.0f} | {o / p:.1f}x | {med('mnist-serve', 'p50_ms'):.2f} / "
-              f"{med('mnist-serve', 'p99_ms'):.2f} | {med('python', 'p50_ms'):.2f} / {med('python', 'p99_ms'):.2f} | "
-              f"{errs('mnist-serve')} / {errs('python')} |")
+        o, n, p = med("mnist-serve", "rps"), med("naive", "rps"), med("python", "rps")
+        lat = " | ".join(f"{med(s, 'p50_ms'):.2f} / {med(s, 'p99_ms'):.2f}" for s in ("mnist-serve", "naive", "python"))
+        print(f"| {c} | {o:,.0f} | {n:,.0f} | {p:,.0f} | {o / p:.2f}x / {n / p:.2f}x | {lat} | "
+              f"{errs('mnist-serve')} / {errs('naive')} / {errs('python')} |")
     if "soak" in report:
         s = report["soak"]
         print(f"\nmnist-serve memory over {s['requests']:,} more requests (hey -c 32): resident "

@@ -6,7 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-scripts/setup.sh mnist-train mnist-eval mnist-predict  # the tests are built by scripts/test.sh
+scripts/setup.sh mnist-train mnist-eval mnist-predict mnist-serve  # the tests are built by scripts/test.sh
 
 run="runs/mnist_mlp_seed-$(date -u +%Y%m%d-%H%M%S)"
 build/bin/mnist-train --config configs/mnist_mlp_seed.json --run-dir "$run"
@@ -16,4 +16,5 @@ echo
 echo "Run folder: $repo/$run"
 echo "Figures:    $repo/$run/plots/  (samples.png, curves.png, confusion.png, misclassified.png)"
 echo "Predict:    cd $repo && build/bin/mnist-predict --run $run YOUR_IMAGE.png   (or --draw to write one)"
+echo "Web page:   cd $repo && build/bin/mnist-serve --run runs   (then open the printed address and draw a digit)"
 echo "Next:       cd $repo && build/bin/mnist-train --config configs/mnist_mlp.json --set train.epochs=5"

@@ -206,6 +206,14 @@ class Serve : public ::testing::Test {
         const auto out = testing::lines(r.out);
         for (size_t i = 0; i < images_.size(); ++i) expected_[run].push_back(json::parse(out.at(i)));
       }
+      {
+        std::string cmd = kPredict + " --no-window --json --preprocess naive --run " +
+                          quote(*dir_ / "runs/alpha");
+        for (const auto& p : images_) cmd += " " + quote(p);
+        const auto r = testing::run_command(cmd);
+        if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
+        for (const auto& line : testing::lines(r.out)) expected_["naive"].push_back(json::parse(line));
+      }
       server_ = new ServerProcess({"--run", *dir_ / "runs", "--feedback-dir", *dir_ / "feedback"});
     } catch (const std::exception& e) {
       setup_error_ = e.what();
@@ -326,6 +334,10 @@ TEST_F(Serve, PredictsRawMultipartAndCanvasBodiesAsMnistPredictDoes) {
     EXPECT_EQ(a["input"]["width"], 28);
     EXPECT_EQ(a["input"]["pixels"].size(), 784u);
     EXPECT_GT(a["server_ms"].get<double>(), 0.0);
+    const auto naive = c.Post("/api/predict?preprocess=naive", png, "image/png");
+    ASSERT_TRUE(naive);
+    ASSERT_EQ(naive->status, 200) << naive->body;
+    expect_same_answer(body_json(naive), expected_["naive"][i]);
 
     httplib::MultipartFormDataItems form = {{"note", "ignored", "", "text/plain"},
                                             {"image", png, "d.png", "image/png"}};
@@ -366,6 +378,7 @@ TEST_F(Serve, EveryErrorHasItsStatusAndAJsonBody) {
   auto c = client();
   const std::string png = testing::read_bytes(images_[0]);
   expect_error(c.Post("/api/predict?model=gamma", png, "image/png"), 404, "no model named");
+  expect_error(c.Post("/api/predict?preprocess=fancy", png, "image/png"), 400, "preprocess");
   expect_error(c.Get("/nope"), 404, "no such route");
   expect_error(c.Post("/nope", "x", "text/plain"), 404, "no such route");
   expect_error(c.Get("/api/predict"), 405, "not allowed");

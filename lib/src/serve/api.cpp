@@ -120,9 +120,10 @@ cv::Mat decode_image_body(const std::string& type, const std::string& body) {
   }
 }
 
-vision::ImageResult classify(const ServedModel& model, const cv::Mat& image) {
+vision::ImageResult classify(const ServedModel& model, const cv::Mat& image,
+                             vision::Pipeline pipeline) {
   try {
-    return vision::predict_image(*model.predictor, image, "image", vision::Pipeline::kMnist);
+    return vision::predict_image(*model.predictor, image, "image", pipeline);
   } catch (const vision::UnusableImage& e) {
     throw ApiError(422, reason(e.what(), "image"));
   } catch (const DataError& e) {

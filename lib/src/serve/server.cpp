@@ -42,7 +42,8 @@ thread_local bool tl_started = false;
 /// 503 at once (it still serves the page, health and metrics, which cost nothing).
 class BoundedPool : public httplib::TaskQueue {
  public:
-  BoundedPool(int threads, int capacity) : capacity_(static_cast<size_t>(capacity)) {
+  BoundedPool(int threads, int capacity)
+      : threads_(static_cast<size_t>(threads)), capacity_(static_cast<size_t>(capacity)) {
     for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(jobs_, false); });
     shedder_ = std::thread([this] { work(shed_jobs_, true); });
   }
@@ -50,8 +51,8 @@ class BoundedPool : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      // Waiting room: the idle workers plus the queue's capacity.
-      (jobs_.size() < idle_ + capacity_ ? jobs_ : shed_jobs_).push_back(std::move(fn));
+      // Room: the workers not serving a connection (started or not yet) plus the queue's capacity.
+      (jobs_.size() < threads_ - busy_ + capacity_ ? jobs_ : shed_jobs_).push_back(std::move(fn));
     }
     ready_.notify_all();
   }
@@ -73,24 +74,28 @@ class BoundedPool : public httplib::TaskQueue {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        if (!shed) ++idle_;
         ready_.wait(lock, [&] { return stopping_ || !queue.empty(); });
-        if (!shed) --idle_;
         if (queue.empty()) return;  // stopping, and every accepted connection served
         job = std::move(queue.front());
         queue.pop_front();
+        if (!shed) ++busy_;
       }
       job();
+      if (!shed) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --busy_;
+      }
     }
   }
 
+  const size_t threads_;
   const size_t capacity_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> jobs_;
   std::deque<std::function<void()>> shed_jobs_;
   bool stopping_ = false;
-  size_t idle_ = 0;  // workers waiting for a job
+  size_t busy_ = 0;  // workers serving a connection
   std::vector<std::thread> workers_;
   std::thread shedder_;
 };
@@ -254,7 +259,15 @@ void WebServer::Impl::predict(const Request& req, Response& res,
       throw ApiError(503, "server busy: too many connections waiting; try again shortly");
     }
     const ServedModel& model = model_for(req);
-    const auto result = classify(model, decode_image_body(up.type, up.body));
+    vision::Pipeline pipeline = vision::Pipeline::kMnist;
+    if (req.has_param("preprocess")) {
+      try {
+        pipeline = vision::parse_pipeline(req.get_param_value("preprocess"), "preprocess");
+      } catch (const UsageError& e) {
+        throw ApiError(400, e.what());
+      }
+    }
+    const auto result = classify(model, decode_image_body(up.type, up.body), pipeline);
     auto answer = answer_json(model, result);
     answer["server_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     metrics.count_prediction(model.name, answer["label"].get<std::string>());

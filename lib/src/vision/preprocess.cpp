@@ -101,14 +101,31 @@ cv::Mat fit_surface(const cv::Mat& plane, const cv::Mat& use) {
   if (n < 24 || !cv::solve(ata, atb, coef, cv::DECOMP_CHOLESKY)) {
     return cv::Mat(h, w, CV_32F, cv::Scalar(quantile(plane, 0.5, use)));
   }
+  // The surface at every pixel: the same products and sums in the same order as basis() . coef,
+  // with the terms that depend on one coordinate only computed once per row or column.
+  double c[6];
+  for (int i = 0; i < 6; ++i) c[i] = coef.at<double>(i);
+  std::vector<double> u(static_cast<size_t>(w)), u_c1(u.size()), uu_c3(u.size());
+  for (int x = 0; x < w; ++x) {
+    const double ux = (2.0 * x + 1) / w - 1;
+    u[static_cast<size_t>(x)] = ux;
+    u_c1[static_cast<size_t>(x)] = ux * c[1];
+    uu_c3[static_cast<size_t>(x)] = (ux * ux) * c[3];
+  }
   cv::Mat surface(h, w, CV_32F);
   for (int y = 0; y < h; ++y) {
+    const double v = (2.0 * y + 1) / h - 1;
+    const double v_c2 = v * c[2];
+    const double vv_c5 = (v * v) * c[5];
     auto* row = surface.ptr<float>(y);
     for (int x = 0; x < w; ++x) {
-      double f[6];
-      basis(x, y, f);
-      double s = 0;
-      for (int i = 0; i < 6; ++i) s += f[i] * coef.at<double>(i);
+      const auto k = static_cast<size_t>(x);
+      double s = 0.0 + c[0];
+      s += u_c1[k];
+      s += v_c2;
+      s += uu_c3[k];
+      s += (u[k] * v) * c[4];
+      s += vv_c5;
       row[x] = static_cast<float>(s);
     }
   }

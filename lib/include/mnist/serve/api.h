@@ -38,9 +38,11 @@ std::string media_type(const std::string& content_type);
 cv::Mat decode_image_body(const std::string& type, const std::string& body);
 
 /// `model`'s prediction for `image`, through the library's one preprocessing function
-/// (vision::predict_image, as mnist-predict uses). ApiError 422 when no digit stands out in the
-/// image, 400 when it cannot be processed.
-vision::ImageResult classify(const ServedModel& model, const cv::Mat& image);
+/// (vision::predict_image, as mnist-predict uses; `pipeline` kNaive is the tutorial's resize, as
+/// mnist-predict --preprocess naive). ApiError 422 when no digit stands out in the image, 400 when
+/// it cannot be processed.
+vision::ImageResult classify(const ServedModel& model, const cv::Mat& image,
+                             vision::Pipeline pipeline = vision::Pipeline::kMnist);
 
 /// The API's answer for a prediction: {"model","dataset","digit","label","confidence",
 /// "probabilities":[K],"input":{"width":28,"height":28,"pixels":[784 values 0..255]},
