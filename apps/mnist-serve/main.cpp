@@ -46,18 +46,21 @@ int main(int argc, char** argv) {
   mnist::serve::ServerOptions options;
   double max_body_mb = 8;
   cli.add_option("--run", runs, "run folder, or a folder of run folders (repeatable)")->required();
-  cli.add_option("--host", options.host, "address to listen on (default 127.0.0.1: this machine only)");
+  cli.add_option("--host", options.host,
+                 "address to listen on (default 127.0.0.1: this machine only)");
   cli.add_option("--port", options.port, "port (default 8080; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
   cli.add_option("--threads", options.threads, "connections served at once (default 8)")
       ->check(CLI::Range(1, 1024));
-  cli.add_option("--queue", options.queue,
-                 "connections waiting for a thread before predictions are answered 503 (default 64)")
+  cli.add_option(
+         "--queue", options.queue,
+         "connections waiting for a thread before predictions are answered 503 (default 64)")
       ->check(CLI::Range(0, 100000));
   cli.add_option("--max-body-mb", max_body_mb, "largest request body in MiB (default 8)")
       ->check(CLI::Range(0.001, 1024.0));
-  cli.add_option("--feedback-dir", options.feedback_dir,
-                 "save corrections sent from the page here (image folders per class + feedback.csv)");
+  cli.add_option(
+      "--feedback-dir", options.feedback_dir,
+      "save corrections sent from the page here (image folders per class + feedback.csv)");
   cli.add_option("--cors", options.cors_origin,
                  "allow this origin to call /api/* from its pages (default: no CORS)");
 

@@ -105,7 +105,8 @@ class ServerProcess {
   std::string output() {
     char buf[4096];
     fcntl(out_, F_SETFL, O_NONBLOCK);
-    for (ssize_t n; (n = read(out_, buf, sizeof buf)) > 0;) output_.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = read(out_, buf, sizeof buf)) > 0;)
+      output_.append(buf, static_cast<size_t>(n));
     return output_;
   }
 
@@ -186,9 +187,10 @@ class Serve : public ::testing::Test {
       testing::write_synthetic_mnist(*dir_ / "data", 300, 50);
       testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data", 1));
       for (const char* run : {"alpha", "beta"}) {
-        const auto r = testing::run_command(
-            kTrain + " --config " + quote(*dir_ / "tiny.json") + " --run-dir " +
-            quote(*dir_ / ("runs/" + std::string(run))) + (std::string(run) == "beta" ? " --set seed=5" : ""));
+        const auto r =
+            testing::run_command(kTrain + " --config " + quote(*dir_ / "tiny.json") +
+                                 " --run-dir " + quote(*dir_ / ("runs/" + std::string(run))) +
+                                 (std::string(run) == "beta" ? " --set seed=5" : ""));
         if (r.status != 0) throw std::runtime_error("training failed: " + r.err);
       }
       fs::create_directories(*dir_ / "images");
@@ -199,12 +201,14 @@ class Serve : public ::testing::Test {
       }
       // What mnist-predict --json answers for each image, per model: the reference.
       for (const char* run : {"alpha", "beta"}) {
-        std::string cmd = kPredict + " --no-window --json --run " + quote(*dir_ / ("runs/" + std::string(run)));
+        std::string cmd =
+            kPredict + " --no-window --json --run " + quote(*dir_ / ("runs/" + std::string(run)));
         for (const auto& p : images_) cmd += " " + quote(p);
         const auto r = testing::run_command(cmd);
         if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
         const auto out = testing::lines(r.out);
-        for (size_t i = 0; i < images_.size(); ++i) expected_[run].push_back(json::parse(out.at(i)));
+        for (size_t i = 0; i < images_.size(); ++i)
+          expected_[run].push_back(json::parse(out.at(i)));
       }
       {
         std::string cmd = kPredict + " --no-window --json --preprocess naive --run " +
@@ -212,7 +216,8 @@ class Serve : public ::testing::Test {
         for (const auto& p : images_) cmd += " " + quote(p);
         const auto r = testing::run_command(cmd);
         if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
-        for (const auto& line : testing::lines(r.out)) expected_["naive"].push_back(json::parse(line));
+        for (const auto& line : testing::lines(r.out))
+          expected_["naive"].push_back(json::parse(line));
       }
       server_ = new ServerProcess({"--run", *dir_ / "runs", "--feedback-dir", *dir_ / "feedback"});
     } catch (const std::exception& e) {
@@ -247,7 +252,8 @@ class Serve : public ::testing::Test {
     ASSERT_EQ(got["digit"], want["digit"]) << got.dump() << "\n" << want.dump();
     ASSERT_EQ(got["probabilities"].size(), want["probabilities"].size());
     for (size_t k = 0; k < want["probabilities"].size(); ++k) {
-      EXPECT_NEAR(got["probabilities"][k].get<double>(), want["probabilities"][k].get<double>(), 1e-6);
+      EXPECT_NEAR(got["probabilities"][k].get<double>(), want["probabilities"][k].get<double>(),
+                  1e-6);
     }
     EXPECT_EQ(got["label"], want["class"]);
   }
@@ -301,9 +307,11 @@ TEST_F(Serve, ServesThePageFilesWithSecurityHeadersAndNothingElse) {
   EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(page->get_header_value("Content-Security-Policy").rfind("default-src 'self'", 0), 0u);
   EXPECT_FALSE(page->has_header("Access-Control-Allow-Origin"));  // no CORS unless asked
-  for (const auto& [path, type] : std::vector<std::pair<std::string, std::string>>{
-           {"/index.html", "text/html"}, {"/app.js", "text/javascript"},
-           {"/style.css", "text/css"}, {"/favicon.svg", "image/svg+xml"}}) {
+  for (const auto& [path, type] :
+       std::vector<std::pair<std::string, std::string>>{{"/index.html", "text/html"},
+                                                        {"/app.js", "text/javascript"},
+                                                        {"/style.css", "text/css"},
+                                                        {"/favicon.svg", "image/svg+xml"}}) {
     const auto r = c.Get(path);
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 200) << path;
@@ -311,10 +319,11 @@ TEST_F(Serve, ServesThePageFilesWithSecurityHeadersAndNothingElse) {
     EXPECT_GT(r->body.size(), 100u) << path;
   }
   // Only the fixed list: no files from disk, whatever the path says.
-  for (const std::string path : {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                                 "/app.js/../../../etc/passwd", "/appXjs", "/web/app.js",
-                                 "/CMakeLists.txt", "/lib/src/serve/web/app.js", "//etc/passwd"}) {
-    const auto raw = raw_http(server_->port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  for (const std::string path :
+       {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/app.js/../../../etc/passwd",
+        "/appXjs", "/web/app.js", "/CMakeLists.txt", "/lib/src/serve/web/app.js", "//etc/passwd"}) {
+    const auto raw = raw_http(server_->port(),
+                              "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_NE(raw.find("HTTP/1.1 404"), std::string::npos) << path << ": " << raw.substr(0, 200);
     EXPECT_EQ(raw.find("root:"), std::string::npos) << path;
     EXPECT_NE(raw.find("{\"error\":"), std::string::npos) << path;
@@ -349,7 +358,8 @@ TEST_F(Serve, PredictsRawMultipartAndCanvasBodiesAsMnistPredictDoes) {
 
     // The canvas form: gray values, and RGBA as getImageData gives them.
     const cv::Mat gray = cv::imread(images_[i], cv::IMREAD_GRAYSCALE);
-    json canvas = {{"width", gray.cols}, {"height", gray.rows},
+    json canvas = {{"width", gray.cols},
+                   {"height", gray.rows},
                    {"pixels", std::vector<int>(gray.datastart, gray.dataend)}};
     const auto cj = c.Post("/api/predict", canvas.dump(), "application/json");
     ASSERT_TRUE(cj);
@@ -388,44 +398,53 @@ TEST_F(Serve, EveryErrorHasItsStatusAndAJsonBody) {
   expect_error(c.Post("/api/predict", "hello", "text/plain"), 415, "unsupported content type");
   expect_error(c.Post("/api/predict", "x=1", "application/x-www-form-urlencoded"), 415);
   expect_error(c.Post("/api/predict", "not an image at all", "image/png"), 400, "not an image");
-  expect_error(c.Post("/api/predict", png.substr(0, png.size() / 2), "image/png"), 400, "truncated");
+  expect_error(c.Post("/api/predict", png.substr(0, png.size() / 2), "image/png"), 400,
+               "truncated");
   expect_error(c.Post("/api/predict", "", "image/png"), 400);
   expect_error(c.Post("/api/predict", "{\"width\": 2,", "application/json"), 400, "not valid JSON");
   expect_error(c.Post("/api/predict", std::string(100000, '[') + std::string(100000, ']'),
                       "application/json"),
                400, "nested too deeply");
-  expect_error(c.Post("/api/predict", R"({"width":10,"height":10,"pixels":[1,2,3]})", "application/json"),
-               400, "pixels");
-  expect_error(c.Post("/api/predict", R"({"width":8,"height":8,"pixels":[)" + std::string("300,") +
-                                          std::string(62 * 2, ' ') + "]}",
+  expect_error(
+      c.Post("/api/predict", R"({"width":10,"height":10,"pixels":[1,2,3]})", "application/json"),
+      400, "pixels");
+  expect_error(c.Post("/api/predict",
+                      R"({"width":8,"height":8,"pixels":[)" + std::string("300,") +
+                          std::string(62 * 2, ' ') + "]}",
                       "application/json"),
                400);
   httplib::MultipartFormDataItems no_image = {{"file", png, "d.png", "image/png"}};
   expect_error(c.Post("/api/predict", no_image), 400, "no field named \"image\"");
   // 422: a readable image the model cannot use.
-  expect_error(c.Post("/api/predict", png_bytes(cv::Mat(64, 64, CV_8UC1, cv::Scalar(255))), "image/png"),
-               422, "no digit found");
-  expect_error(c.Post("/api/predict", png_bytes(cv::Mat(4, 4, CV_8UC1, cv::Scalar(0))), "image/png"),
-               422, "too small");
-  expect_error(c.Post("/api/predict", R"({"width":100000,"height":100000,"pixels":[]})", "application/json"),
-               422, "larger than the limit");
+  expect_error(
+      c.Post("/api/predict", png_bytes(cv::Mat(64, 64, CV_8UC1, cv::Scalar(255))), "image/png"),
+      422, "no digit found");
+  expect_error(
+      c.Post("/api/predict", png_bytes(cv::Mat(4, 4, CV_8UC1, cv::Scalar(0))), "image/png"), 422,
+      "too small");
+  expect_error(
+      c.Post("/api/predict", R"({"width":100000,"height":100000,"pixels":[]})", "application/json"),
+      422, "larger than the limit");
   // 413: over the 8 MiB default, with a length or chunked.
-  expect_error(c.Post("/api/predict", std::string(9u << 20, 'x'), "image/png"), 413, "larger than the limit");
-  const auto chunked = raw_http(server_->port(),
-                                "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                                "Transfer-Encoding: chunked\r\n\r\n" +
-                                    [] {
-                                      std::string s;
-                                      const std::string chunk(1 << 20, 'x');
-                                      for (int i = 0; i < 9; ++i) s += "100000\r\n" + chunk + "\r\n";
-                                      return s + "0\r\n\r\n";
-                                    }());
+  expect_error(c.Post("/api/predict", std::string(9u << 20, 'x'), "image/png"), 413,
+               "larger than the limit");
+  const auto chunked = raw_http(
+      server_->port(),
+      "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+          [] {
+            std::string s;
+            const std::string chunk(1 << 20, 'x');
+            for (int i = 0; i < 9; ++i) s += "100000\r\n" + chunk + "\r\n";
+            return s + "0\r\n\r\n";
+          }());
   EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << chunked.substr(0, 200);
   // 411: a body without a length.
-  const auto no_length = raw_http(server_->port(),
-                                  "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\r\n");
+  const auto no_length = raw_http(
+      server_->port(), "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\r\n");
   EXPECT_EQ(no_length.rfind("HTTP/1.1 411", 0), 0u) << no_length;
-  EXPECT_NE(no_length.find("{\"error\":\"Content-Length required\"}"), std::string::npos) << no_length;
+  EXPECT_NE(no_length.find("{\"error\":\"Content-Length required\"}"), std::string::npos)
+      << no_length;
   // A request that is not HTTP.
   const auto junk = raw_http(server_->port(), "\x01\x02 garbage\r\n\r\n");
   EXPECT_EQ(junk.rfind("HTTP/1.1 400", 0), 0u) << junk;
@@ -468,7 +487,8 @@ TEST_F(Serve, EightConcurrentClientsGetExactlyMnistPredictsAnswers) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < kThreads; ++t) {
-    EXPECT_EQ(failures[static_cast<size_t>(t)], 0) << "thread " << t << ": " << first_failure[static_cast<size_t>(t)];
+    EXPECT_EQ(failures[static_cast<size_t>(t)], 0)
+        << "thread " << t << ": " << first_failure[static_cast<size_t>(t)];
   }
 }
 
@@ -523,12 +543,14 @@ TEST_F(Serve, MetricsCountRequestsByRouteAndStatusAndPredictionsByClass) {
   const std::string ok = "mnist_http_requests_total{route=\"/api/predict\",status=\"200\"}";
   const std::string bad = "mnist_http_requests_total{route=\"/api/predict\",status=\"415\"}";
   const std::string hist = "mnist_http_request_duration_seconds_count{route=\"/api/predict\"}";
-  const std::string inf = "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"+Inf\"}";
+  const std::string inf =
+      "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"+Inf\"}";
   const std::string png = testing::read_bytes(images_[1]);
   const std::string cls = expected_["alpha"][1]["class"];
   const std::string pred = "mnist_predictions_total{model=\"alpha\",class=\"" + cls + "\"}";
   ASSERT_EQ(c.Get("/no/such/route")->status, 404);
-  const long ok0 = count(ok), bad0 = count(bad), hist0 = count(hist), inf0 = count(inf), pred0 = count(pred);
+  const long ok0 = count(ok), bad0 = count(bad), hist0 = count(hist), inf0 = count(inf),
+             pred0 = count(pred);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(c.Post("/api/predict", png, "image/png")->status, 200);
   ASSERT_EQ(c.Post("/api/predict", "x", "text/plain")->status, 415);
   EXPECT_EQ(count(ok), ok0 + 3);
@@ -538,7 +560,8 @@ TEST_F(Serve, MetricsCountRequestsByRouteAndStatusAndPredictionsByClass) {
   EXPECT_EQ(count(pred), pred0 + 3);
   const auto m = c.Get("/metrics");
   EXPECT_EQ(m->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
-  EXPECT_NE(m->body.find("# TYPE mnist_http_request_duration_seconds histogram"), std::string::npos);
+  EXPECT_NE(m->body.find("# TYPE mnist_http_request_duration_seconds histogram"),
+            std::string::npos);
   EXPECT_NE(m->body.find("route=\"other\",status=\"404\""), std::string::npos);
 }
 
@@ -559,7 +582,8 @@ TEST_F(Serve, AFullQueueAnswers503AtOnceAndCorsIsOnlyThereWhenAsked) {
   c.set_read_timeout(5, 0);
   const auto start = std::chrono::steady_clock::now();
   const auto r = c.Post("/api/predict", testing::read_bytes(images_[0]), "image/png");
-  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   expect_error(r, 503, "busy");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   EXPECT_LT(waited, 2.0);
@@ -585,18 +609,21 @@ TEST_F(Serve, SigtermFinishesTheRequestInFlightThenExitsZero) {
   addr.sin_port = htons(static_cast<uint16_t>(s.port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const std::string head = "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                           "Content-Length: " + std::to_string(png.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+      "Content-Length: " +
+      std::to_string(png.size()) + "\r\n\r\n";
   const std::string first = head + png.substr(0, 100);
   ASSERT_EQ(send(fd, first.data(), first.size(), MSG_NOSIGNAL), static_cast<ssize_t>(first.size()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // accepted and being read
   ASSERT_EQ(kill(s.pid(), SIGTERM), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string rest = png.substr(100);
   ASSERT_EQ(send(fd, rest.data(), rest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(rest.size()));
   std::string answer;
   char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+    answer.append(buf, static_cast<size_t>(n));
   close(fd);
   EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
   EXPECT_NE(answer.find("\"digit\":"), std::string::npos);
@@ -611,16 +638,18 @@ TEST_F(Serve, SigtermFinishesTheRequestInFlightThenExitsZero) {
 TEST_F(Serve, CommandLineErrorsAreOneLine) {
   const std::string serve = kServe + " --port 0";
   testing::expect_one_error_line(testing::run_command(serve), 2, "--run");
-  testing::expect_one_error_line(testing::run_command(serve + " --run " + quote(*dir_ / "missing")), 1,
-                                 "missing: no such run folder");
-  testing::expect_one_error_line(testing::run_command(serve + " --run " + quote(*dir_ / "images")), 1,
-                                 "neither a run folder");
+  testing::expect_one_error_line(testing::run_command(serve + " --run " + quote(*dir_ / "missing")),
+                                 1, "missing: no such run folder");
+  testing::expect_one_error_line(testing::run_command(serve + " --run " + quote(*dir_ / "images")),
+                                 1, "neither a run folder");
   testing::expect_one_error_line(
-      testing::run_command(serve + " --run " + quote(*dir_ / "runs") + " --threads 0"), 2, "--threads");
+      testing::run_command(serve + " --run " + quote(*dir_ / "runs") + " --threads 0"), 2,
+      "--threads");
   const auto busy_port = kServe + " --port " + std::to_string(server_->port()) + " --run " +
                          quote(*dir_ / "runs/alpha");
-  testing::expect_one_error_line(testing::run_command(busy_port), 1,
-                                 "127.0.0.1:" + std::to_string(server_->port()) + ": cannot listen");
+  testing::expect_one_error_line(
+      testing::run_command(busy_port), 1,
+      "127.0.0.1:" + std::to_string(server_->port()) + ": cannot listen");
   // A folder of runs with one broken run: the others are served, with a warning for it.
   fs::create_directories(*dir_ / "mixed");
   fs::copy(*dir_ / "runs/alpha", *dir_ / "mixed/good", fs::copy_options::recursive);
@@ -658,7 +687,8 @@ TEST(ServeApi, BodyTypesMapToTheirStatuses) {
   EXPECT_EQ(status_of("application/json", R"({"width":8,"height":8,"pixels":[]})"), 400);
   EXPECT_EQ(status_of("application/json", R"({"width":8.5,"height":8,"pixels":[]})"), 400);
   const std::vector<int> ok(64, 7);
-  EXPECT_EQ(status_of("application/json", json{{"width", 8}, {"height", 8}, {"pixels", ok}}.dump()), 200);
+  EXPECT_EQ(status_of("application/json", json{{"width", 8}, {"height", 8}, {"pixels", ok}}.dump()),
+            200);
   EXPECT_EQ(status_of("application/octet-stream", png_bytes(drawing(1))), 200);
   EXPECT_EQ(serve::json_nesting_depth(R"({"a":[1,[2]],"s":"[[[[\"]]"})"), 3);
   EXPECT_EQ(serve::json_nesting_depth("[]"), 1);
@@ -671,19 +701,31 @@ TEST(ServeMetrics, RenderCumulativeBucketsAndEscapedLabels) {
   m.observe_request("/api/predict", 422, 10.0);
   m.count_prediction("a\"b", "T-shirt/top");
   const std::string text = m.render();
-  EXPECT_NE(text.find("mnist_http_requests_total{route=\"/api/predict\",status=\"200\"} 2\n"), std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.0005\"} 0\n"),
+  EXPECT_NE(text.find("mnist_http_requests_total{route=\"/api/predict\",status=\"200\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.001\"} 1\n"),
+  EXPECT_NE(
+      text.find(
+          "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.0005\"} 0\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.001\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.005\"} 2\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"5\"} 2\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"+Inf\"} 3\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("mnist_http_request_duration_seconds_count{route=\"/api/predict\"} 3\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"0.005\"} 2\n"),
+  EXPECT_NE(text.find("mnist_predictions_total{model=\"a\\\"b\",class=\"T-shirt/top\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"5\"} 2\n"),
-            std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_bucket{route=\"/api/predict\",le=\"+Inf\"} 3\n"),
-            std::string::npos);
-  EXPECT_NE(text.find("mnist_http_request_duration_seconds_count{route=\"/api/predict\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("mnist_predictions_total{model=\"a\\\"b\",class=\"T-shirt/top\"} 1\n"), std::string::npos);
   EXPECT_EQ(serve::FeedbackStore::folder_name("T-shirt/top"), "T-shirt_top");
   EXPECT_EQ(serve::FeedbackStore::folder_name("../x"), "___x");
 }

@@ -28,7 +28,8 @@ int64_t positive_integer(const nlohmann::json& j, const char* key) {
 }
 
 cv::Mat canvas_image(const std::string& body) {
-  if (json_nesting_depth(body) > kMaxJsonDepth) throw ApiError(400, "canvas JSON: nested too deeply");
+  if (json_nesting_depth(body) > kMaxJsonDepth)
+    throw ApiError(400, "canvas JSON: nested too deeply");
   const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw ApiError(400, "body is not valid JSON");
   if (!j.is_object()) throw ApiError(400, "canvas JSON must be an object {width, height, pixels}");
@@ -36,7 +37,8 @@ cv::Mat canvas_image(const std::string& body) {
   const int64_t h = positive_integer(j, "height");
   vision::check_image_size(w, h, "canvas", "canvas");  // UnusableImage, before any allocation
   const auto it = j.find("pixels");
-  if (it == j.end() || !it->is_array()) throw ApiError(400, "canvas JSON: \"pixels\" must be an array");
+  if (it == j.end() || !it->is_array())
+    throw ApiError(400, "canvas JSON: \"pixels\" must be an array");
   const auto& pixels = *it;
   int channels = 0;
   if (pixels.size() == static_cast<size_t>(w * h)) {
@@ -52,7 +54,8 @@ cv::Mat canvas_image(const std::string& body) {
   for (size_t i = 0; i < pixels.size(); ++i) {
     const auto& v = pixels[i];
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 255) {
-      throw ApiError(400, "canvas JSON: pixels[" + std::to_string(i) + "] is not an integer in 0..255");
+      throw ApiError(400,
+                     "canvas JSON: pixels[" + std::to_string(i) + "] is not an integer in 0..255");
     }
     out[i] = static_cast<uint8_t>(v.get<int64_t>());
   }

@@ -85,8 +85,8 @@ std::string FeedbackStore::save(const cv::Mat& image, const cv::Mat& input,
                                 const ServedModel& model, int64_t label, int64_t predicted) {
   const auto& classes = model.predictor->info().class_names;
   if (label < 0 || label >= static_cast<int64_t>(classes.size())) {
-    throw ApiError(400, "label must be a class index from 0 to " +
-                            std::to_string(classes.size() - 1));
+    throw ApiError(400,
+                   "label must be a class index from 0 to " + std::to_string(classes.size() - 1));
   }
   const std::string class_name = classes[static_cast<size_t>(label)];
   const std::string class_dir =

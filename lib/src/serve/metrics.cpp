@@ -9,15 +9,16 @@ ServerMetrics::ServerMetrics() : start_(std::chrono::steady_clock::now()) {}
 
 const std::vector<double>& ServerMetrics::buckets() {
   // From a tenth of a millisecond (a cached page) to seconds (a large photo on a busy machine).
-  static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                               0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                               1.0,    2.5,     5.0};
+  static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                               0.005,  0.01,    0.025,  0.05,  0.1,
+                                               0.25,   0.5,     1.0,    2.5,   5.0};
   return kBuckets;
 }
 
 void ServerMetrics::observe_request(const std::string& route, int status, double seconds) {
   const auto& b = buckets();
-  const size_t bucket = static_cast<size_t>(std::lower_bound(b.begin(), b.end(), seconds) - b.begin());
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(b.begin(), b.end(), seconds) - b.begin());
   std::lock_guard<std::mutex> lock(mutex_);
   ++requests_[{route, status}];
   Histogram& h = latency_[route];
@@ -72,7 +73,8 @@ std::string ServerMetrics::render() const {
     out += "mnist_http_requests_total{route=\"" + prometheus_label(std::get<0>(key)) +
            "\",status=\"" + std::to_string(std::get<1>(key)) + "\"} " + std::to_string(n) + "\n";
   }
-  out += "# HELP mnist_http_request_duration_seconds Time from the request's headers to its answer.\n";
+  out +=
+      "# HELP mnist_http_request_duration_seconds Time from the request's headers to its answer.\n";
   out += "# TYPE mnist_http_request_duration_seconds histogram\n";
   const auto& b = buckets();
   for (const auto& [route, h] : latency_) {
@@ -91,10 +93,12 @@ std::string ServerMetrics::render() const {
   out += "# HELP mnist_predictions_total Predictions answered, by model and predicted class.\n";
   out += "# TYPE mnist_predictions_total counter\n";
   for (const auto& [key, n] : predictions_) {
-    out += "mnist_predictions_total{model=\"" + prometheus_label(std::get<0>(key)) +
-           "\",class=\"" + prometheus_label(std::get<1>(key)) + "\"} " + std::to_string(n) + "\n";
+    out += "mnist_predictions_total{model=\"" + prometheus_label(std::get<0>(key)) + "\",class=\"" +
+           prometheus_label(std::get<1>(key)) + "\"} " + std::to_string(n) + "\n";
   }
-  out += "# HELP mnist_http_requests_shed_total Connections answered 503 because the queue was full.\n";
+  out +=
+      "# HELP mnist_http_requests_shed_total Connections answered 503 because the queue was "
+      "full.\n";
   out += "# TYPE mnist_http_requests_shed_total counter\n";
   out += "mnist_http_requests_shed_total " + std::to_string(shed_) + "\n";
   out += "# HELP mnist_uptime_seconds Seconds since the server started.\n";

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
 #include <c10/util/Exception.h>
+#include <httplib.h>
 
 #include "mnist/core/error.h"
 #include "mnist/serve/api.h"
@@ -32,7 +32,8 @@ using HandlerResponse = httplib::Server::HandlerResponse;
 constexpr const char* kContentSecurityPolicy =
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-// Each connection is served by one thread (cpp-httplib's model), so per-request state is per thread.
+// Each connection is served by one thread (cpp-httplib's model), so per-request state is per
+// thread.
 thread_local bool tl_shedding = false;  // this thread answers connections that found the queue full
 thread_local Clock::time_point tl_start;
 thread_local bool tl_started = false;
@@ -180,7 +181,8 @@ Upload read_upload(const Request& req, Response& res, const httplib::ContentRead
   }
   if (too_big || res.status == 413) {
     res.set_header("Connection", "close");
-    throw ApiError(413, "request body larger than the limit of " + std::to_string(limit) + " bytes");
+    throw ApiError(413,
+                   "request body larger than the limit of " + std::to_string(limit) + " bytes");
   }
   if (!ok) throw ApiError(400, "the request body could not be read (malformed or cut short)");
   if (!found) throw ApiError(400, "the multipart form has no field named \"image\"");
@@ -229,7 +231,8 @@ struct WebServer::Impl {
 };
 
 std::string WebServer::Impl::route_name(const std::string& path) const {
-  for (const char* api : {"/api/predict", "/api/feedback", "/api/models", "/api/health", "/metrics"}) {
+  for (const char* api :
+       {"/api/predict", "/api/feedback", "/api/models", "/api/health", "/metrics"}) {
     if (path == api) return path;
   }
   if (path == "/") return "page";
@@ -279,7 +282,8 @@ void WebServer::Impl::save_feedback(const Request& req, Response& res,
                                     const httplib::ContentReader& reader) {
   guarded(res, [&] {
     const Upload up = read_upload(req, res, reader, options.max_body_bytes);
-    if (!feedback) throw ApiError(404, "feedback is off: start mnist-serve with --feedback-dir DIR");
+    if (!feedback)
+      throw ApiError(404, "feedback is off: start mnist-serve with --feedback-dir DIR");
     if (tl_shedding) {
       res.set_header("Retry-After", "1");
       throw ApiError(503, "server busy: too many connections waiting; try again shortly");
@@ -440,8 +444,10 @@ void WebServer::Impl::setup() {
   });
   add_route("/api/predict", "POST", nullptr);
   add_route("/api/feedback", "POST", nullptr);
-  http.Post("/api/predict", [this](const Request& req, Response& res,
-                                   const httplib::ContentReader& reader) { predict(req, res, reader); });
+  http.Post("/api/predict",
+            [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
+              predict(req, res, reader);
+            });
   http.Post("/api/feedback",
             [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
               save_feedback(req, res, reader);
@@ -476,10 +482,16 @@ int WebServer::bind() {
   return port;
 }
 
-void WebServer::run() { impl_->http.listen_after_bind(); }
+void WebServer::run() {
+  impl_->http.listen_after_bind();
+}
 
-void WebServer::stop() { impl_->http.stop(); }
+void WebServer::stop() {
+  impl_->http.stop();
+}
 
-int WebServer::port() const { return impl_->port; }
+int WebServer::port() const {
+  return impl_->port;
+}
 
 }  // namespace mnist::serve

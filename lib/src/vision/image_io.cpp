@@ -215,7 +215,8 @@ void check_image_size(int64_t width, int64_t height, const std::string& name,
                         std::to_string(kMinImageSide) + ")");
   }
   if (width * height > kMaxImagePixels) {
-    throw UnusableImage(name + ": " + what + " of " + size + " pixels is larger than the limit of " +
+    throw UnusableImage(name + ": " + what + " of " + size +
+                        " pixels is larger than the limit of " +
                         std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
   }
 }

@@ -2,9 +2,9 @@
 // Corrections sent from the web page ("that's wrong, it was a ..."), kept as a data set a later
 // training run can read, in the image-folder layout (one folder per class):
 //
-//   DIR/<dataset>/<class>/<id>.png    the 28x28 image the model saw (bright on black, MNIST framing)
-//   DIR/originals/<id>.png            the image as the user sent it (PNG, depth and alpha kept)
-//   DIR/feedback.csv                  time,id,dataset,model,label,class,predicted,file,original
+//   DIR/<dataset>/<class>/<id>.png    the 28x28 image the model saw (bright on black, MNIST
+//   framing) DIR/originals/<id>.png            the image as the user sent it (PNG, depth and alpha
+//   kept) DIR/feedback.csv time,id,dataset,model,label,class,predicted,file,original
 //
 // <class> is the class name with characters other than letters, digits, '-' and '_' replaced by
 // '_' (MNIST: "0".."9"; Fashion-MNIST: "T-shirt_top", "Trouser", ...). Both images are written

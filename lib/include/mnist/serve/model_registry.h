@@ -14,9 +14,9 @@
 namespace mnist::serve {
 
 struct ServedModel {
-  std::string name;     // the run folder's name, made unique ("-2", "-3", ... on a clash)
-  std::string dataset;  // config data.dataset
-  std::string type;     // config model.type
+  std::string name;           // the run folder's name, made unique ("-2", "-3", ... on a clash)
+  std::string dataset;        // config data.dataset
+  std::string type;           // config model.type
   double test_accuracy = -1;  // metrics.json's test_accuracy; -1 when the run has none
   std::unique_ptr<Predictor> predictor;
 

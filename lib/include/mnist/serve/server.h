@@ -17,17 +17,17 @@
 namespace mnist::serve {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";  // loopback unless asked otherwise
-  int port = 8080;                 // 0: any free port (see WebServer::port)
-  int threads = 8;                 // connections served at once (each one thread)
-  int queue = 64;                  // connections waiting for a thread; beyond it: 503
+  std::string host = "127.0.0.1";    // loopback unless asked otherwise
+  int port = 8080;                   // 0: any free port (see WebServer::port)
+  int threads = 8;                   // connections served at once (each one thread)
+  int queue = 64;                    // connections waiting for a thread; beyond it: 503
   size_t max_body_bytes = 8u << 20;  // request bodies larger than this: 413
   int read_timeout_seconds = 10;     // between bytes of a request
   int write_timeout_seconds = 10;    // between bytes of an answer
   int keep_alive_seconds = 5;        // an idle connection is closed after this
   int keep_alive_requests = 100;     // requests on one connection before it is closed
-  std::string feedback_dir;  // where corrections go; empty: POST /api/feedback answers 404
-  std::string cors_origin;   // Access-Control-Allow-Origin for /api/*; empty: no CORS headers
+  std::string feedback_dir;          // where corrections go; empty: POST /api/feedback answers 404
+  std::string cors_origin;  // Access-Control-Allow-Origin for /api/*; empty: no CORS headers
 };
 
 class WebServer {
