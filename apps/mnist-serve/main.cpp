@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
                  "address to listen on (default 127.0.0.1: this machine only)");
   cli.add_option("--port", options.port, "port (default 8080; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
-  cli.add_option("--threads", options.threads, "connections served at once (default 8)")
+  cli.add_option("--threads", options.threads,
+                 "connections served at once, one thread each (default 64)")
       ->check(CLI::Range(1, 1024));
   cli.add_option(
          "--queue", options.queue,

@@ -19,7 +19,7 @@ namespace mnist::serve {
 struct ServerOptions {
   std::string host = "127.0.0.1";    // loopback unless asked otherwise
   int port = 8080;                   // 0: any free port (see WebServer::port)
-  int threads = 8;                   // connections served at once (each one thread)
+  int threads = 64;                  // connections served at once (each one thread)
   int queue = 64;                    // connections waiting for a thread; beyond it: 503
   size_t max_body_bytes = 8u << 20;  // request bodies larger than this: 413
   int read_timeout_seconds = 10;     // between bytes of a request
