@@ -1,5 +1,8 @@
 #include "mnist/core/runtime.h"
 
+#include <map>
+#include <mutex>
+
 #include <dlfcn.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -47,6 +50,24 @@ void in_two_halves(int64_t n, const std::function<void(int64_t, int64_t)>& f) {
       f(first, half == 0 ? n / 2 : n - first);
     }
   });
+}
+
+bool exact_in_halves(const std::string& key, const std::function<bool()>& probe) {
+  static std::mutex mutex;
+  static std::map<std::string, bool> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  c10::InferenceMode guard;
+  const bool exact = probe();
+  known.emplace(key, exact);
+  return exact;
+}
+
+at::Tensor probe_values(at::IntArrayRef sizes, double phase) {
+  int64_t n = 1;
+  for (const int64_t s : sizes) n *= s;
+  return at::sin(at::arange(n, at::kFloat) * 0.7311 + phase).reshape(sizes);
 }
 
 c10::Device resolve_device(const std::string& name, const std::string& key) {

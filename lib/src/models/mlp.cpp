@@ -20,6 +20,25 @@ torch::nn::Sequential build_layers(const MLPOptions& o) {
   return seq;
 }
 
+// True when the first product in two halves of the images gives the whole product's bits with this
+// BLAS (see exact_in_halves).
+bool split_is_exact(int64_t b, const at::Tensor& weight_t) {
+  const int64_t k = weight_t.size(0), n = weight_t.size(1);
+  const std::string key =
+      "mlp_forward " + std::to_string(b) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  return exact_in_halves(key, [&] {
+    const auto a = probe_values({b, k}), w_t = probe_values({k, n}, 1.0);
+    const auto bias = probe_values({n}, 2.0);
+    const auto whole = at::cpu::addmm(bias, a, w_t);
+    auto halves = at::empty_like(whole);
+    for (const int64_t first : {int64_t{0}, b / 2}) {
+      auto part = halves.narrow(0, first, first == 0 ? b / 2 : b - first);
+      at::cpu::addmm_out(part, bias, a.narrow(0, first, part.size(0)), w_t);
+    }
+    return at::equal(whole, halves);
+  });
+}
+
 }  // namespace
 
 MLPImpl::MLPImpl(const MLPOptions& options)
@@ -48,7 +67,7 @@ at::Tensor MLPImpl::plain_forward(const at::Tensor& images) const {
     const auto& linear = plain_[i];
     at::Tensor z = at::empty({b, linear->weight.size(0)}, a.options());
     const auto weight_t = linear->weight.t();
-    if (i == 0 && b >= kSplitBatch && at::get_num_threads() > 1) {
+    if (i == 0 && b >= kSplitBatch && at::get_num_threads() > 1 && split_is_exact(b, weight_t)) {
       // Large batches: the first (largest) product in two halves of the images, one per thread.
       in_two_halves(b, [&](int64_t first, int64_t count) {
         auto part = z.narrow(0, first, count);

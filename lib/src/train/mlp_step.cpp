@@ -16,14 +16,37 @@ namespace {
 // its own, then copied into place) and its half of the weight gradient, so it reads and writes
 // the same half of the weights every step, which stays in its core's cache. OpenBLAS computes every
 // output of these shapes the same way in either half, so the result does not depend on the thread
-// count (a unit test checks this). Measured and rejected: splitting the forward product by images
+// count (a unit test checks this; where a BLAS kernel does not, split() finds out and keeps the
+// products whole). Measured and rejected: splitting the forward product by images
 // (5% slower), writing the halves straight into the strided output (40% slower), splitting the
 // smaller second layer (slower, and it rounds differently at half the size).
 constexpr int64_t kSplitMacs = 1 << 15;  // smaller products are not worth a second thread
 
-// True when a layer's products are split: two threads, and a weight of at least kSplitMacs.
-bool split(const at::Tensor& weight) {
-  return at::get_num_threads() > 1 && weight.size(0) >= 2 && weight.numel() >= kSplitMacs;
+// True when a layer's products are split for batches of `b`: two threads, a weight of at least
+// kSplitMacs, and halves that give the whole product's bits with this BLAS (exact_in_halves).
+bool split_layer(const at::Tensor& weight, int64_t b) {
+  if (at::get_num_threads() < 2 || weight.size(0) < 2 || weight.numel() < kSplitMacs) return false;
+  const int64_t n = weight.size(0), k = weight.size(1);
+  const std::string key =
+      "mlp_step " + std::to_string(b) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  return exact_in_halves(key, [&] {
+    namespace cpu = at::cpu;
+    const auto a = probe_values({b, k}), w = probe_values({n, k}, 1.0),
+               bias = probe_values({n}, 2.0);
+    const auto g = probe_values({b, n}, 3.0);
+    const auto whole = cpu::addmm(bias, a, w.t());
+    const auto grad = cpu::mm(g.t(), a);
+    auto halves = at::empty_like(whole);
+    auto grad_halves = at::empty_like(grad);
+    for (const int64_t first : {int64_t{0}, n / 2}) {
+      const int64_t count = first == 0 ? n / 2 : n - first;
+      halves.narrow(1, first, count)
+          .copy_(cpu::addmm(bias.narrow(0, first, count), a, w.t().narrow(1, first, count)));
+      auto part = grad_halves.narrow(0, first, count);
+      cpu::mm_out(part, g.narrow(1, first, count).t(), a);
+    }
+    return at::equal(whole, halves) && at::equal(grad, grad_halves);
+  });
 }
 
 // The gradient tensor of `p`, allocated when it has none yet.
@@ -112,7 +135,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     const Layer& layer = layers_[i];
     at::Tensor z = v.out[i];
     const auto weight_t = layer.weight.t();
-    if (split(layer.weight)) {
+    if (split_layer(layer.weight, b)) {
       in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
         at::Tensor part = v.half_out[i][first == 0 ? 0 : 1];
         cpu::addmm_out(part, layer.bias.narrow(0, first, count), a,
@@ -160,7 +183,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     }
     const at::Tensor& layer_input = j == 0 ? input : v.out[j - 1];
     auto& grad_weight = grad_of(layer.weight);
-    if (split(layer.weight)) {
+    if (split_layer(layer.weight, b)) {
       in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
         auto part = grad_weight.narrow(0, first, count);
         cpu::mm_out(part, g_out.narrow(1, first, count).t(), layer_input);

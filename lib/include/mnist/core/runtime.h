@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 namespace mnist {
@@ -19,6 +20,17 @@ void configure_runtime(int threads, int blas_threads = 1);
 /// intra-op threads when LibTorch has them, each under InferenceMode (the mode is per thread; the
 /// callers compute without autograd). For splitting one large product into two.
 void in_two_halves(int64_t n, const std::function<void(int64_t first, int64_t count)>& f);
+
+/// True when products computed in two halves (as in_two_halves splits them) give the same bits as
+/// one whole product, for the shapes named by `key`. Some BLAS kernels sum a narrower product in
+/// another order (OpenBLAS with OPENBLAS_CORETYPE=Haswell, which some machines set, does), and the
+/// split must never change a result. `probe` computes both ways on sample data and says whether
+/// they agree; it runs once per key (thread-safe) and its answer is remembered.
+bool exact_in_halves(const std::string& key, const std::function<bool()>& probe);
+
+/// Deterministic sample values in [-1, 1] of `sizes` (float, CPU) for such probes: no random
+/// generator is touched, so probing never changes a run's random numbers.
+at::Tensor probe_values(at::IntArrayRef sizes, double phase = 0.0);
 
 /// "cpu" -> CPU; "cuda" -> the first GPU, or UsageError naming `key` if LibTorch has no usable
 /// CUDA; "auto" -> CUDA when available, else CPU.
