@@ -118,9 +118,8 @@ class ServerProcess {
   std::string output_;
 };
 
-/// Sends `request` as raw bytes and returns what the server answers until it closes or goes
-/// quiet for `quiet_ms`.
-std::string raw_http(int port, const std::string& request, int quiet_ms = 1500) {
+/// A TCP connection to `port` on loopback; -1 when it cannot be made.
+int connect_loopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -128,8 +127,16 @@ std::string raw_http(int port, const std::string& request, int quiet_ms = 1500) 
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return "";
+    return -1;
   }
+  return fd;
+}
+
+/// Sends `request` as raw bytes and returns what the server answers until it closes or goes
+/// quiet for `quiet_ms`.
+std::string raw_http(int port, const std::string& request, int quiet_ms = 1500) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return "";
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -569,12 +576,8 @@ TEST_F(Serve, AFullQueueAnswers503AtOnceAndCorsIsOnlyThereWhenAsked) {
   ServerProcess busy({"--run", *dir_ / "runs/alpha", "--threads", "1", "--queue", "0", "--cors",
                       "http://example.test"});
   // Hold the only thread with a connection that sends half a request.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(busy.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = connect_loopback(busy.port());
+  ASSERT_GE(fd, 0);
   const std::string half = "POST /api/predict HTTP/1.1\r\nHost: x\r\n";
   ASSERT_EQ(send(fd, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // accepted and taken by the thread
@@ -603,12 +606,8 @@ TEST_F(Serve, AFullQueueAnswers503AtOnceAndCorsIsOnlyThereWhenAsked) {
 TEST_F(Serve, SigtermFinishesTheRequestInFlightThenExitsZero) {
   ServerProcess s({"--run", *dir_ / "runs/alpha"});
   const std::string png = testing::read_bytes(images_[0]);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(s.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = connect_loopback(s.port());
+  ASSERT_GE(fd, 0);
   const std::string head =
       "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
       "Content-Length: " +

@@ -22,10 +22,16 @@ namespace {
 // smaller second layer (slower, and it rounds differently at half the size).
 constexpr int64_t kSplitMacs = 1 << 15;  // smaller products are not worth a second thread
 
-// True when a layer's products are split for batches of `b`: two threads, a weight of at least
-// kSplitMacs, and halves that give the whole product's bits with this BLAS (exact_in_halves).
-bool split_layer(const at::Tensor& weight, int64_t b) {
-  if (at::get_num_threads() < 2 || weight.size(0) < 2 || weight.numel() < kSplitMacs) return false;
+// True when a layer's products are worth splitting: two threads and a weight of at least
+// kSplitMacs (they are split only where halves_exact says so too).
+bool split_layer(const at::Tensor& weight) {
+  return at::get_num_threads() > 1 && weight.size(0) >= 2 && weight.numel() >= kSplitMacs;
+}
+
+// True when the layer's products for batches of `b`, split by output features, give the whole
+// products' bits with this BLAS (exact_in_halves). Decided once per batch size, in views().
+bool halves_exact(const at::Tensor& weight, int64_t b) {
+  if (weight.size(0) < 2 || weight.numel() < kSplitMacs) return false;
   const int64_t n = weight.size(0), k = weight.size(1);
   const std::string key =
       "mlp_step " + std::to_string(b) + "x" + std::to_string(k) + "x" + std::to_string(n);
@@ -109,6 +115,7 @@ const MLPStep::Views& MLPStep::views(int64_t b) {
     v.grad_out.push_back(rows(layer.grad_out));
     v.half_out.push_back({rows(layer.half_out[0]), rows(layer.half_out[1])});
     v.grad_in.push_back(layer.grad_in.defined() ? rows(layer.grad_in) : at::Tensor());
+    v.halves_exact.push_back(halves_exact(layer.weight, b));
   }
   v.sig = rows(sig_);
   v.clamped = rows(clamped_);
@@ -135,7 +142,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     const Layer& layer = layers_[i];
     at::Tensor z = v.out[i];
     const auto weight_t = layer.weight.t();
-    if (split_layer(layer.weight, b)) {
+    if (v.halves_exact[i] && split_layer(layer.weight)) {
       in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
         at::Tensor part = v.half_out[i][first == 0 ? 0 : 1];
         cpu::addmm_out(part, layer.bias.narrow(0, first, count), a,
@@ -183,7 +190,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     }
     const at::Tensor& layer_input = j == 0 ? input : v.out[j - 1];
     auto& grad_weight = grad_of(layer.weight);
-    if (split_layer(layer.weight, b)) {
+    if (v.halves_exact[j] && split_layer(layer.weight)) {
       in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
         auto part = grad_weight.narrow(0, first, count);
         cpu::mm_out(part, g_out.narrow(1, first, count).t(), layer_input);

@@ -49,6 +49,7 @@ class MLPStep {
     int64_t batch = -1;
     std::vector<at::Tensor> out, grad_out, grad_in;  // per layer
     std::vector<std::array<at::Tensor, 2>> half_out;
+    std::vector<bool> halves_exact;  // per layer: splitting keeps the bits (halves_exact())
     at::Tensor sig, clamped, scores, log_probs, grad_a, grad_b, mask;
   };
   MLPStep() = default;
