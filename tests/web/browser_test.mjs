@@ -19,9 +19,11 @@ function check(ok, what) {
 
 async function answer(page, previous) {
   // The answer once the debounced request has been answered: a new server time, nothing in flight.
+  // The answer for the whole picture, not one for a half-drawn stroke: nothing scheduled or in flight.
   await page.waitForFunction((prev) => {
     const t = document.getElementById("timing").textContent;
-    return t && t !== prev;
+    const settled = document.getElementById("result").getAttribute("aria-busy") === "false";
+    return settled && t && t !== prev;
   }, previous, { timeout: 15_000 });
   return page.evaluate(() => ({
     digit: document.getElementById("digit").textContent,

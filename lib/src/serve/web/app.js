@@ -197,18 +197,27 @@ function pictureBlob() {
 
 // ---- predictions ---------------------------------------------------------------------------
 
+// aria-busy: an answer for the current picture is still to come (screen readers wait for it, and
+// so does the browser test).
+function busy(on) {
+  $("result").setAttribute("aria-busy", on ? "true" : "false");
+}
+
 function schedule(delay = DEBOUNCE_MS) {
+  busy(true);
   clearTimeout(state.timer);
   state.timer = setTimeout(update, delay);
 }
 
 async function update() {
+  state.timer = 0;
   if (state.inFlight) {
     state.dirty = true;
     return;
   }
   if (!hasPicture() || !state.model) {
     showNothing();
+    busy(false);
     return;
   }
   state.inFlight = true;
@@ -231,6 +240,7 @@ async function update() {
   } finally {
     state.inFlight = false;
     if (state.dirty) schedule(0);
+    else if (!state.timer) busy(false);
   }
 }
 
