@@ -11,6 +11,11 @@ it can also be run by hand:
   python3 scripts/bench_peer.py train --config configs/mnist_mlp_seed.json --data data/mnist
   python3 scripts/bench_peer.py infer --config configs/mnist_mlp_seed.json --data data/mnist
   python3 scripts/bench_peer.py predict --weights W.pt --config C.json IMAGE
+
+With WORLD_SIZE > 1 in the environment (set by torchrun or by the project's mnist-launch), train
+runs as one rank of PyTorch's DistributedDataParallel on Gloo, with the project's data-parallel
+semantics: train.batch_size per rank, each global batch of the shared shuffled order split in rank
+order. Only rank 0 prints.
 """
 
 import argparse
@@ -137,6 +142,11 @@ def evaluate(model, images, labels, batch):
 def train(args):
     cfg = load_config(args.config)
     torch.set_num_threads(cfg["threads"])
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")  # MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
     if args.epochs:
         cfg["epochs"] = args.epochs
     x = read_idx(args.data, "train-images-idx3-ubyte")
@@ -150,10 +160,14 @@ def train(args):
     loaded = time.perf_counter()
 
     model = build_model(cfg)
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)  # broadcasts rank 0's weights
     criterion = loss_fn(cfg)
     opt_class = torch.optim.AdamW if cfg["optim"] == "adamw" else torch.optim.Adam
     optimizer = opt_class(model.parameters(), lr=cfg["lr"], betas=cfg["betas"], eps=cfg["eps"])
-    steps = math.ceil(len(x) / cfg["batch"])
+    global_batch = cfg["batch"] * world
+    steps = math.ceil(len(x) / global_batch)
     scheduler = None
     if cfg["schedule"] == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -165,11 +179,13 @@ def train(args):
         t0 = time.perf_counter()
         order = torch.randperm(len(x))
         loss_sum = torch.zeros(())
-        for i in range(0, len(x), cfg["batch"]):
-            idx = order[i:i + cfg["batch"]]
+        for i in range(0, len(x), global_batch):
+            idx = order[i:i + global_batch]
+            if world > 1:  # this rank's share (a last batch smaller than the ranks: all take one)
+                idx = idx.tensor_split(world)[rank] if len(idx) >= world else idx[:1]
             xb, yb = to_input(x[idx]), y[idx]
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(xb), yb)
+            loss = criterion(net(xb), yb)
             loss.backward()
             optimizer.step()
             if scheduler:
@@ -181,11 +197,14 @@ def train(args):
         epochs.append({"epoch": epoch, "seconds": seconds, "images_per_second": len(x) / seconds,
                        "train_loss": loss_sum.item() / len(x), "val_accuracy": val_acc})
     test_acc = evaluate(model, x_test, y_test, cfg["eval_batch"])
+    if rank != 0:
+        return
     if args.save:
         torch.save(model.state_dict(), args.save)
     end = time.perf_counter()
     print(json.dumps({
         "side": "python", "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "world_size": world,
         "load_seconds": loaded - START, "epochs": epochs, "test_accuracy": test_acc,
         "wall_seconds": end - START}))
 

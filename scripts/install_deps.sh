@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config git     # the toolchain
   libtorch-dev                      # LibTorch: tensors, autograd, modules, optimisers (CPU build)
+  libgloo-dev                       # the headers c10d's Gloo process group needs (data-parallel training)
   libopenblas-dev                   # makes libblas.so.3 OpenBLAS, not the slow reference BLAS
   nlohmann-json3-dev                # JSON configs, metrics, run-folder files
   zlib1g-dev                        # reading .gz IDX files

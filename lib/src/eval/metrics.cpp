@@ -1,6 +1,8 @@
 #include "mnist/eval/metrics.h"
 
 #include <cstdio>
+#include <tuple>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -8,9 +10,12 @@
 
 namespace mnist {
 
-EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
-                    int64_t num_classes, c10::Device device, int64_t batch_size) {
-  TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
+namespace {
+
+// The model's class probabilities [n, K] (CPU) for `data`, and the sum of its per-sample losses.
+std::pair<at::Tensor, double> run_model(ClassifierImpl& model, const Dataset& data,
+                                        const std::string& output, c10::Device device,
+                                        int64_t batch_size) {
   model.eval();
   torch::InferenceMode inference;
   const int64_t n = data.size();
@@ -24,17 +29,50 @@ EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::strin
     loss_sum += classification_loss_per_sample(logits, labels, output).sum().to(torch::kFloat64);
     probabilities.push_back(class_probabilities(logits, output).to(torch::kCPU));
   }
+  return {torch::cat(probabilities), loss_sum.item<double>()};
+}
+
+EvalResult summarize(at::Tensor probabilities, double loss_sum, const at::Tensor& labels_any,
+                     int64_t num_classes) {
   EvalResult r;
-  r.count = n;
-  r.probabilities = torch::cat(probabilities);
+  r.count = probabilities.size(0);
+  r.probabilities = std::move(probabilities);
   r.predictions = r.probabilities.argmax(1);
-  const auto labels = data.labels.to(torch::kCPU);
+  const auto labels = labels_any.to(torch::kCPU);
   r.confusion = torch::bincount(labels * num_classes + r.predictions, /*weights=*/{},
                                 num_classes * num_classes)
                     .view({num_classes, num_classes});
-  r.accuracy = static_cast<double>(r.confusion.trace().item<int64_t>()) / static_cast<double>(n);
-  r.loss = loss_sum.item<double>() / static_cast<double>(n);
+  const auto n = static_cast<double>(r.count);
+  r.accuracy = static_cast<double>(r.confusion.trace().item<int64_t>()) / n;
+  r.loss = loss_sum / n;
   return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+                    int64_t num_classes, c10::Device device, int64_t batch_size) {
+  TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
+  auto [probabilities, loss_sum] = run_model(model, data, output, device, batch_size);
+  return summarize(std::move(probabilities), loss_sum, data.labels, num_classes);
+}
+
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+                    int64_t num_classes, c10::Device device, int64_t batch_size,
+                    const Communicator& comm) {
+  if (!comm.distributed()) return evaluate(model, data, output, num_classes, device, batch_size);
+  TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
+  const Shard mine = shard_of(data.size(), comm.rank(), comm.size());
+  at::Tensor probabilities = torch::empty({0, num_classes}, torch::TensorOptions(torch::kFloat32));
+  double loss_sum = 0.0;
+  if (mine.count > 0) {
+    const Dataset part{data.images.narrow(0, mine.begin, mine.count),
+                       data.labels.narrow(0, mine.begin, mine.count)};
+    std::tie(probabilities, loss_sum) = run_model(model, part, output, device, batch_size);
+  }
+  loss_sum = comm.all_reduce_sum({loss_sum}, "summing evaluation losses")[0];
+  probabilities = comm.all_gather_rows(probabilities.contiguous(), "gathering predictions");
+  return summarize(std::move(probabilities), loss_sum, data.labels, num_classes);
 }
 
 std::vector<ClassMetrics> per_class_metrics(const at::Tensor& confusion) {

@@ -12,6 +12,7 @@ namespace mnist {
 namespace {
 
 constexpr int64_t kFormatVersion = 1;
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{1} << 34;  // far above any model here
 
 // The archive stores tensors; small metadata travels as the bytes of a JSON text.
 torch::Tensor text_tensor(const std::string& text) {
@@ -43,7 +44,8 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
   const nlohmann::json meta = {{"format", kFormatVersion},
                                {"epoch", state.epoch},
                                {"history", to_json(state.history)},
-                               {"average_updates", state.average_updates}};
+                               {"average_updates", state.average_updates},
+                               {"world_size", state.world_size}};
   archive.write("state", text_tensor(meta.dump()));
   std::ostringstream out;
   archive.save_to(out);
@@ -52,13 +54,22 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
 
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
                               torch::optim::Optimizer& optimizer, ClassifierImpl* average) {
+  const auto bytes = read_file_bytes(path, kMaxCheckpointBytes);
+  return load_checkpoint_bytes(std::string(bytes.begin(), bytes.end()), path, model, optimizer,
+                               average);
+}
+
+TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string& path,
+                                    ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                                    ClassifierImpl* average) {
   TrainingState state;
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
     // Tensors are mapped to the model's device as they are read: Module::load would otherwise swap
     // a CUDA parameter for the CPU tensor in the file.
     const auto params = model.parameters();
-    archive.load_from(path, params.empty() ? c10::Device(c10::kCPU) : params.front().device());
+    archive.load_from(bytes.data(), bytes.size(),
+                      params.empty() ? c10::Device(c10::kCPU) : params.front().device());
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
     torch::Tensor meta_tensor;
@@ -72,6 +83,7 @@ TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
     optimizer.load(optimizer_archive);
     state.epoch = meta.at("epoch").get<int64_t>();
     state.history = history_from_json(meta.at("history"), path);
+    state.world_size = meta.value("world_size", int64_t{1});
     if (average != nullptr) {
       torch::serialize::InputArchive average_archive;
       if (!archive.try_read("average", average_archive)) {

@@ -184,6 +184,11 @@ void FusedAdam::zero_gradients() {
   flat_grad_.zero_();
 }
 
+at::Tensor FusedAdam::flat_gradients() {
+  adopt();
+  return flat_grad_;
+}
+
 at::Tensor FusedAdam::step(LossClosure closure) {
   at::Tensor loss;
   if (closure != nullptr) {

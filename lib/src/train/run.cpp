@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "mnist/core/build_info.h"
@@ -12,7 +14,7 @@
 namespace mnist {
 
 RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
-                    c10::Device device) {
+                    c10::Device device, int world_size) {
   RunFolder run = RunFolder::create(dir);
   run.write_json(run_files::kConfig, config_to_json(config));
   char host[256] = "";
@@ -23,6 +25,7 @@ RunFolder start_run(const Config& config, const std::string& dir, const std::str
                                     {"device", device.str()},
                                     {"seed", config.seed},
                                     {"threads", config.threads},
+                                    {"world_size", world_size},
                                     {"host", host},
                                     {"command", command_line},
                                     {"start_time", utc_timestamp()},
@@ -39,11 +42,47 @@ void note_resume(const RunFolder& run, const std::string& command_line) {
 
 EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run,
                         const TrainResult& trained, c10::Device device) {
-  save_model(trained.model, run.file(run_files::kModel));
+  const Communicator alone;
+  return evaluate_run(config, data, &run, trained, device, alone);
+}
+
+EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder* run,
+                        const TrainResult& trained, c10::Device device, const Communicator& comm) {
+  if (run != nullptr) save_model(trained.model, run->file(run_files::kModel));
   auto result = evaluate(*trained.model, data.test, config.model.output, data.info.num_classes(),
-                         device, config.train.eval_batch_size);
-  run.write_text(run_files::kPredictions, predictions_csv(result, data.test.labels));
+                         device, config.train.eval_batch_size, comm);
+  if (run != nullptr) {
+    run->write_text(run_files::kPredictions, predictions_csv(result, data.test.labels));
+  }
   return result;
+}
+
+std::optional<Config> agree_on_config(const Communicator& comm, const std::optional<Config>& config,
+                                      bool resuming) {
+  if (!comm.distributed()) return config;
+  const auto mine = config ? config_to_json(*config) : nlohmann::json();
+  const std::string root_text = comm.broadcast_bytes(
+      comm.is_root() && config ? mine.dump() : std::string(), "sharing the config");
+  if (root_text.empty()) return std::nullopt;
+  const auto root = nlohmann::json::parse(root_text);
+  if (resuming) return config_from_json(root, "rank 0's config");
+  const auto patch = nlohmann::json::diff(root, mine);
+  const bool same = comm.all_agree(patch.empty(), "comparing the configs");
+  if (same) return config;
+  if (patch.empty()) {
+    throw UsageError("rank " + std::to_string(comm.rank()) +
+                     ": the ranks were started with different configs (see the other ranks' "
+                     "errors); start every rank with the same --config and --set");
+  }
+  std::string key = patch.front().at("path").get<std::string>();
+  const nlohmann::json::json_pointer pointer(key);
+  const std::string here = mine.contains(pointer) ? mine.at(pointer).dump() : "(none)";
+  const std::string there = root.contains(pointer) ? root.at(pointer).dump() : "(none)";
+  key = key.substr(1);
+  std::replace(key.begin(), key.end(), '/', '.');
+  throw UsageError("rank " + std::to_string(comm.rank()) + ": its resolved config differs from " +
+                   "rank 0's at " + key + " (" + here + " here, " + there +
+                   " on rank 0); start every rank with the same --config and --set");
 }
 
 void complete_run(const RunFolder& run, const EvalResult& result, const DatasetInfo& info,

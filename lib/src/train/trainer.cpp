@@ -10,9 +10,11 @@
 
 #include "mnist/core/error.h"
 #include "mnist/eval/metrics.h"
+#include "mnist/io/files.h"
 #include "mnist/models/factory.h"
 #include "mnist/train/augment.h"
 #include "mnist/train/checkpoint.h"
+#include "mnist/train/data_parallel.h"
 #include "mnist/train/ema.h"
 #include "mnist/train/loss.h"
 #include "mnist/train/mlp_step.h"
@@ -31,6 +33,12 @@ double seconds_since(Clock::time_point start) {
 // epoch draws the same masks and transforms.
 uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   return static_cast<uint64_t>(seed) * 1000003ull + static_cast<uint64_t>(epoch);
+}
+
+// The seed of rank `rank` for an epoch: rank 0 keeps the single-process seed, the others draw
+// different dropout masks and augmentations, reproducibly.
+uint64_t rank_seed(uint64_t seed, int rank) {
+  return seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank));
 }
 
 [[noreturn]] void diverged(int64_t epoch, int64_t step, double loss, double lr) {
@@ -134,9 +142,16 @@ bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppin
 
 TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
                         c10::Device device, TrainObserver& observer) {
+  const Communicator alone;
+  return train_model(config, data, &run, device, observer, alone);
+}
+
+TrainResult train_model(const Config& config, const Splits& data, const RunFolder* run,
+                        c10::Device device, TrainObserver& observer, const Communicator& comm) {
   torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
   Classifier model = build_model(config.model, data.info);
   model->to(device);
+  broadcast_model(comm, *model);  // every rank starts from rank 0's weights
   auto optimizer = make_optimizer(config.optim, model->parameters());
   std::optional<WeightAverage> average;
   if (config.train.ema_decay > 0) {
@@ -147,22 +162,44 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   // The model validation, best_model.pt and the result use.
   const auto evaluated = [&]() -> Classifier { return average ? average->model() : model; };
 
+  // Resuming: rank 0 reads the checkpoint and every rank loads the same bytes.
   TrainingState state;
-  if (run.has(run_files::kCheckpoint)) {
-    state = load_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer,
-                            average ? average->model().get() : nullptr);
+  const std::string checkpoint_path =
+      run != nullptr ? run->file(run_files::kCheckpoint) : run_files::kCheckpoint;
+  std::string checkpoint;
+  if (run != nullptr && run->has(run_files::kCheckpoint)) {
+    const auto bytes = read_file_bytes(checkpoint_path, uint64_t{1} << 34);
+    checkpoint.assign(bytes.begin(), bytes.end());
+  }
+  checkpoint = comm.broadcast_bytes(checkpoint, "sharing the checkpoint");
+  if (!checkpoint.empty()) {
+    state = load_checkpoint_bytes(checkpoint, checkpoint_path, *model, *optimizer,
+                                  average ? average->model().get() : nullptr);
+    if (state.world_size != comm.size()) {
+      throw UsageError(checkpoint_path + ": the run was trained by " +
+                       std::to_string(state.world_size) + " rank(s); resume it with as many " +
+                       "(WORLD_SIZE=" + std::to_string(state.world_size) + "), not " +
+                       std::to_string(comm.size()));
+    }
     if (average) average->set_updates(state.average_updates);
   }
+  state.world_size = comm.size();
+  checkpoint.clear();
 
+  // Data parallelism: every rank walks the same shuffled order; each global batch of
+  // world * batch_size images is shared out in order, batch_size per rank (the last, partial one
+  // as evenly as possible), and the gradients are averaged weighted by each rank's share.
   const int64_t n = data.train.size();
-  const int64_t batch = config.train.batch_size;
+  const int64_t batch = config.train.batch_size;  // per rank
+  const int64_t global_batch = batch * comm.size();
   const int64_t steps =
-      (n + batch - 1) / batch;  // the last, partial batch is used too (as Keras does)
+      (n + global_batch - 1) / global_batch;  // the last, partial batch is used too (as Keras)
   const LrSchedule schedule(config.optim, config.schedule, steps, config.train.epochs);
   const std::string& output = config.model.output;
   const Augmenter augment(config.augment);
   const auto& rule = config.early_stopping;
   const bool track_best = data.val.size() > 0;
+  GradientAverager average_gradients(comm, *optimizer);
 
   // Plain MLPs skip autograd (same arithmetic, none of its per-step overhead).
   const auto fast = MLPStep::create(config, model, batch);
@@ -174,55 +211,74 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   for (int64_t epoch = state.epoch + 1;
        epoch <= config.train.epochs && !patience_ran_out(state.history, rule); ++epoch) {
     const auto epoch_start = Clock::now();
-    torch::manual_seed(epoch_seed(config.seed, epoch));
+    torch::manual_seed(rank_seed(epoch_seed(config.seed, epoch), comm.rank()));
     const auto order =
         seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch))
             .to(device);
     model->train();
     EpochMeter meter(device);
+    int64_t seen_here = 0;  // this rank's images so far this epoch
     double lr = config.optim.lr;
     for (int64_t step = 0; step < steps; ++step) {
-      const int64_t start = step * batch;
-      const int64_t len = std::min(batch, n - start);
-      const auto idx = order.narrow(0, start, len);
-      const auto [inputs, y] = gather(idx);  // [B, C, H, W], [B]
-      const auto x = augment(inputs);
+      const int64_t global_start = step * global_batch;
+      const int64_t global_len = std::min(global_batch, n - global_start);
+      const Shard mine = shard_of(global_len, comm.rank(), comm.size());
+      const int64_t len = mine.count;
       lr = schedule.lr_at((epoch - 1) * steps + step);
       set_learning_rate(*optimizer, lr);
 
       at::Tensor logits, loss;  // [B, K], []
-      if (fast) {
-        std::tie(logits, loss) = fast->forward_backward(x, y);
+      if (len == 0) {
+        zero_gradients(*optimizer);  // fewer images than ranks were left: this rank adds nothing
       } else {
-        zero_gradients(*optimizer);
-        logits = model->forward(x);
-        loss = classification_loss(logits, y, output, config.train.label_smoothing);
-        loss.backward();
+        const auto idx = order.narrow(0, global_start + mine.begin, len);
+        const auto [inputs, y] = gather(idx);  // [B, C, H, W], [B]
+        const auto x = augment(inputs);
+        if (fast) {
+          std::tie(logits, loss) = fast->forward_backward(x, y);
+        } else {
+          zero_gradients(*optimizer);
+          logits = model->forward(x);
+          loss = classification_loss(logits, y, output, config.train.label_smoothing);
+          loss.backward();
+        }
+        meter.add(loss, logits, y, len);
+        seen_here += len;
       }
+      average_gradients(static_cast<double>(len) / static_cast<double>(global_len));
       optimizer->step();
       if (average) average->update(*model);
 
-      meter.add(loss, logits, y, len);
       const bool last = step + 1 == steps;
       if (last || (step + 1) % config.train.log_every == 0) {
-        const double seen = static_cast<double>(start + len);
-        const double mean_loss = meter.loss_sum() / seen;
+        // The whole run's running figures (one small all-reduce every log_every steps), so that
+        // every rank sees the same NaN at the same step.
+        const auto sums =
+            comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
+                                 static_cast<double>(seen_here)},
+                                "summing training figures");
+        const double seen = sums[2];
+        const double mean_loss = sums[0] / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
-        observer.on_progress(epoch, step + 1, steps, mean_loss,
-                             static_cast<double>(meter.correct()) / seen,
+        observer.on_progress(epoch, step + 1, steps, mean_loss, sums[1] / seen,
                              seen / seconds_since(epoch_start));
       }
     }
     const double train_seconds = seconds_since(epoch_start);
+    const auto totals = comm.all_reduce_sum(
+        {meter.loss_sum(), static_cast<double>(meter.correct())}, "summing training figures");
+    // Batch-norm statistics were gathered per rank: made equal before evaluating and saving.
+    average_buffers(comm, *model);
+    if (average) average_buffers(comm, *average->model());
 
     EpochStats stats;
     stats.epoch = epoch;
-    stats.train_loss = meter.loss_sum() / static_cast<double>(n);
-    stats.train_accuracy = static_cast<double>(meter.correct()) / static_cast<double>(n);
+    stats.train_loss = totals[0] / static_cast<double>(n);
+    stats.train_accuracy = totals[1] / static_cast<double>(n);
     stats.val_loss = stats.val_accuracy = std::nan("");
     if (track_best) {
       const auto val = evaluate(*evaluated(), data.val, output, data.info.num_classes(), device,
-                                config.train.eval_batch_size);
+                                config.train.eval_batch_size, comm);
       stats.val_loss = val.loss;
       stats.val_accuracy = val.accuracy;
     }
@@ -233,19 +289,22 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     state.epoch = epoch;
     state.history.push_back(stats);
     state.average_updates = average ? average->updates() : 0;
-    // best_model.pt before the checkpoint: a checkpoint that names epoch e as the best always has
-    // e's weights next to it (a crash in between only repeats epoch e on resume).
-    if (track_best && best_epoch(state.history, rule) == epoch) {
-      save_model(evaluated(), run.file(run_files::kBestModel));
+    // Only rank 0 writes (run is null on the others). best_model.pt before the checkpoint: a
+    // checkpoint that names epoch e as the best always has e's weights next to it (a crash in
+    // between only repeats epoch e on resume).
+    if (run != nullptr) {
+      if (track_best && best_epoch(state.history, rule) == epoch) {
+        save_model(evaluated(), run->file(run_files::kBestModel));
+      }
+      save_checkpoint(run->file(run_files::kCheckpoint), *model, *optimizer, state,
+                      average ? average->model().get() : nullptr);
+      run->write_text(run_files::kHistory, history_csv(state.history));
     }
-    save_checkpoint(run.file(run_files::kCheckpoint), *model, *optimizer, state,
-                    average ? average->model().get() : nullptr);
-    run.write_text(run_files::kHistory, history_csv(state.history));
     observer.on_epoch_end(stats);
   }
   // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too,
   // in case the process died between the two writes.
-  run.write_text(run_files::kHistory, history_csv(state.history));
+  if (run != nullptr) run->write_text(run_files::kHistory, history_csv(state.history));
 
   TrainResult result;
   result.history = state.history;
@@ -254,8 +313,12 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   result.model = evaluated();
   result.model_epoch = state.epoch;
   if (rule.restore_best && result.best_epoch > 0 && result.best_epoch != state.epoch) {
-    result.model = load_model(config.model, data.info, run.file(run_files::kBestModel));
-    result.model->to(device);
+    // Rank 0 reads the best weights and shares them.
+    if (run != nullptr) {
+      result.model = load_model(config.model, data.info, run->file(run_files::kBestModel));
+      result.model->to(device);
+    }
+    broadcast_model(comm, *result.model);
     result.model_epoch = result.best_epoch;
   }
   result.model->eval();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mnist/data/dataset.h"
+#include "mnist/dist/communicator.h"
 #include "mnist/models/classifier.h"
 
 namespace mnist {
@@ -28,6 +29,14 @@ struct EvalResult {
 /// the model in eval mode. `data` must not be empty.
 EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
                     int64_t num_classes, c10::Device device, int64_t batch_size);
+
+/// The same, with the work shared by the ranks of `comm`: each runs the model on its shard of
+/// `data` (shard_of), and every rank gets the result for the whole of `data` (probabilities
+/// gathered, losses summed). The figures equal the single-process ones up to the order of the
+/// loss sum.
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+                    int64_t num_classes, c10::Device device, int64_t batch_size,
+                    const Communicator& comm);
 
 struct ClassMetrics {
   double precision =

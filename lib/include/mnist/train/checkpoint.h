@@ -19,6 +19,7 @@ struct TrainingState {
   int64_t epoch = 0;                // finished epochs
   std::vector<EpochStats> history;  // one entry per finished epoch
   int64_t average_updates = 0;      // steps folded into the weight average (train.ema_decay)
+  int64_t world_size = 1;           // ranks that trained it (data-parallel runs)
 };
 
 /// `average`: the weight average's model when train.ema_decay is on, else nullptr.
@@ -32,5 +33,11 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
                               torch::optim::Optimizer& optimizer,
                               ClassifierImpl* average = nullptr);
+
+/// The same from the checkpoint file's `bytes` (read by rank 0 and shared with the other ranks);
+/// `path` names it in errors.
+TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string& path,
+                                    ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                                    ClassifierImpl* average = nullptr);
 
 }  // namespace mnist

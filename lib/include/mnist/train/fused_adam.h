@@ -29,6 +29,9 @@ class FusedAdam : public torch::optim::Adam {
   /// Sets every gradient to zero in place (one operation), keeping them views of the buffer.
   void zero_gradients();
 
+  /// The buffer every gradient is a view of (data-parallel training all-reduces it in one call).
+  at::Tensor flat_gradients();
+
   /// True when `parameters` can be flattened: at least one, all dense float32 on one device.
   static bool supports(const std::vector<at::Tensor>& parameters);
 

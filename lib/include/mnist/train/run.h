@@ -5,21 +5,32 @@
 // Data is loaded before the folder is created, so bad data leaves no folder behind; metrics.json is
 // written last, so a folder without it never looks finished.
 
+#include <optional>
 #include <string>
 
 #include <c10/core/Device.h>
 
 #include "mnist/config/config.h"
 #include "mnist/data/dataset.h"
+#include "mnist/dist/communicator.h"
 #include "mnist/eval/metrics.h"
 #include "mnist/io/run_folder.h"
 #include "mnist/train/trainer.h"
 
 namespace mnist {
 
-/// Creates the folder and writes config.json (resolved, absolute paths) and meta.json.
+/// Creates the folder and writes config.json (resolved, absolute paths) and meta.json (which
+/// records `world_size`, the ranks of a data-parallel run).
 RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
-                    c10::Device device);
+                    c10::Device device, int world_size = 1);
+
+/// Data-parallel start-up: rank 0's resolved config on every rank. When `resuming`, only rank 0 has
+/// read one (from the run folder) and the others take it; nullopt on every rank when rank 0 has
+/// none (the run had finished). Otherwise every rank has resolved its own, and ranks started with
+/// different configs are refused: UsageError on every rank, naming the first key that differs.
+/// Returns `config` in a world of one.
+std::optional<Config> agree_on_config(const Communicator& comm, const std::optional<Config>& config,
+                                      bool resuming);
 
 /// Records a resumption in meta.json.
 void note_resume(const RunFolder& run, const std::string& command_line);
@@ -27,6 +38,11 @@ void note_resume(const RunFolder& run, const std::string& command_line);
 /// After training: writes model.pt, evaluates on the test split, writes predictions.csv.
 EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder& run,
                         const TrainResult& trained, c10::Device device);
+
+/// The same for one rank of a data-parallel run: the ranks share the evaluation; rank 0 (`run`
+/// not null) writes, the others (`run` null) write nothing. Every rank gets the whole result.
+EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder* run,
+                        const TrainResult& trained, c10::Device device, const Communicator& comm);
 
 /// Last: metrics.json (test metrics plus a "training" summary: epochs run, which epoch's weights
 /// were evaluated, early stopping; deterministic, so a resumed run writes the same file) and the

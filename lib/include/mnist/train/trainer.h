@@ -9,6 +9,7 @@
 
 #include "mnist/config/config.h"
 #include "mnist/data/dataset.h"
+#include "mnist/dist/communicator.h"
 #include "mnist/io/run_folder.h"
 #include "mnist/models/classifier.h"
 #include "mnist/train/history.h"
@@ -53,5 +54,15 @@ bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppin
 /// weights in best_model.pt) are all functions of the config and seed, and survive a resume.
 TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
                         c10::Device device, TrainObserver& observer);
+
+/// The same as one rank of a data-parallel run (train/data_parallel.h). `train.batch_size` is per
+/// rank: each step takes comm.size() * batch_size images of the epoch's shuffled order, shared out
+/// in rank order, and averages the gradients over them, so the run follows the single-process
+/// trajectory of the global batch (dropout and augmentation are seeded per rank). `run` is the run
+/// folder on rank 0 and nullptr on the others, which write nothing; a resume reads rank 0's
+/// checkpoint and refuses a different world size (UsageError). The history and the result are the
+/// whole run's on every rank.
+TrainResult train_model(const Config& config, const Splits& data, const RunFolder* run,
+                        c10::Device device, TrainObserver& observer, const Communicator& comm);
 
 }  // namespace mnist
