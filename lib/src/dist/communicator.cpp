@@ -98,7 +98,20 @@ bool distributed_available() {
 struct Communicator::Group {
 #ifdef MNIST_WITH_C10D
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  // Held as their own types: they derive from c10d::ProcessGroup in LibTorch 1.x and from
+  // c10d::Backend in 2.x, with the same collectives.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef MNIST_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+  // Calls `f` with the process group in use.
+  template <class F>
+  void with_group(F&& f) {
+#ifdef MNIST_WITH_NCCL
+    if (nccl) return f(*nccl);
+#endif
+    f(*gloo);
+  }
 #endif
   c10::Device device{c10::kCPU};  // where the collectives' tensors live
   std::string who;                // "rank 1 of 2"
@@ -152,7 +165,7 @@ std::unique_ptr<Communicator> Communicator::connect(const WorldSpec& spec, c10::
     if (device.is_cuda()) {
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
-      g.pg =
+      g.nccl =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(g.store, spec.rank, spec.world_size, options);
       g.device = device;
       return comm;
@@ -171,7 +184,7 @@ std::unique_ptr<Communicator> Communicator::connect(const WorldSpec& spec, c10::
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }
     options->threads = 2;
-    g.pg =
+    g.gloo =
         c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, spec.rank, spec.world_size, options);
   } catch (const std::exception& e) {
     const std::string why = e.what();
@@ -198,7 +211,7 @@ void Communicator::all_reduce_sum(at::Tensor& tensor, const char* what) const {
 #ifdef MNIST_WITH_C10D
   try {
     std::vector<at::Tensor> tensors{tensor};
-    group_->pg->allreduce(tensors)->wait();
+    group_->with_group([&](auto& pg) { pg.allreduce(tensors)->wait(); });
   } catch (const std::exception& e) {
     lost(group_->who, what, e);
   }
@@ -224,7 +237,7 @@ void Communicator::broadcast(std::vector<at::Tensor>& tensors, const char* what)
     // One call per tensor: c10d's broadcast takes one tensor per device.
     for (auto& t : tensors) {
       std::vector<at::Tensor> one{t};
-      group_->pg->broadcast(one)->wait();
+      group_->with_group([&](auto& pg) { pg.broadcast(one)->wait(); });
     }
   } catch (const std::exception& e) {
     lost(group_->who, what, e);
@@ -266,7 +279,7 @@ at::Tensor Communicator::all_gather_rows(const at::Tensor& part, const char* wha
   for (int r = 0; r < size_; ++r) outputs[0].push_back(torch::empty_like(padded));
   std::vector<at::Tensor> inputs{padded};
   try {
-    group_->pg->allgather(outputs, inputs)->wait();
+    group_->with_group([&](auto& pg) { pg.allgather(outputs, inputs)->wait(); });
   } catch (const std::exception& e) {
     lost(group_->who, what, e);
   }
