@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -243,6 +245,26 @@ TEST_F(Dist, TwoRanksWriteTheRunFolderOfOneProcess) {
   EXPECT_GT(m["test_accuracy"].get<double>(), 0.5);
   // Only rank 0 wrote: nothing else appeared next to the run folder.
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()), 1);
+
+  // The same shape as a single process's folder: the same files, history columns and JSON keys.
+  ASSERT_EQ(testing::run_command(train(tmp / "one")).status, 0);
+  const auto files = [](const std::string& dir) {
+    std::set<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      names.insert(fs::relative(e.path(), dir).string());
+    return names;
+  };
+  EXPECT_EQ(files(tmp / "run"), files(tmp / "one"));
+  const auto keys = [](const json& j) {
+    std::set<std::string> out;
+    for (const auto& item : j.items()) out.insert(item.key());
+    return out;
+  };
+  EXPECT_EQ(keys(m), keys(metrics(tmp / "one")));
+  EXPECT_EQ(keys(json::parse(testing::read_bytes(tmp / "run/meta.json"))),
+            keys(json::parse(testing::read_bytes(tmp / "one/meta.json"))));
+  EXPECT_EQ(testing::lines(testing::read_bytes(tmp / "run/history.csv"))[0],
+            testing::lines(testing::read_bytes(tmp / "one/history.csv"))[0]);
 }
 
 // N ranks with batch B each take the steps of one process with batch N*B over the same order.
