@@ -159,6 +159,17 @@ TEST_F(Cli, BadKeyInAConfigFileNamesFileAndKey) {
                         path("broken.json"));
 }
 
+// Found by trying it: this killed mnist-train with SIGSEGV, and 1e400 was exit 1.
+TEST_F(Cli, HostileConfigsAreOneErrorLineAndExitTwo) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  testing::write_bytes(path("deep.json"), R"({"train": {"epochs": )" + deep + "}}");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("deep.json"))), 2,
+                        path("deep.json") + ": nested deeper than 32 levels");
+  testing::write_bytes(path("huge.json"), R"({"train": {"epochs": 1e400}})");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("huge.json"))), 2,
+                        path("huge.json") + ": train.epochs: number out of range");
+}
+
 TEST_F(Cli, ExistingRunFolderIsNeverOverwritten) {
   const auto before = testing::read_bytes(run() + "/metrics.json");
   expect_one_error_line(

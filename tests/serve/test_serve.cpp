@@ -27,6 +27,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "mnist/io/json.h"
 #include "mnist/serve/api.h"
 #include "mnist/serve/feedback.h"
 #include "mnist/serve/metrics.h"
@@ -689,8 +690,8 @@ TEST(ServeApi, BodyTypesMapToTheirStatuses) {
   EXPECT_EQ(status_of("application/json", json{{"width", 8}, {"height", 8}, {"pixels", ok}}.dump()),
             200);
   EXPECT_EQ(status_of("application/octet-stream", png_bytes(drawing(1))), 200);
-  EXPECT_EQ(serve::json_nesting_depth(R"({"a":[1,[2]],"s":"[[[[\"]]"})"), 3);
-  EXPECT_EQ(serve::json_nesting_depth("[]"), 1);
+  EXPECT_EQ(mnist::json_nesting_depth(R"({"a":[1,[2]],"s":"[[[[\"]]"})"), 3);
+  EXPECT_EQ(mnist::json_nesting_depth("[]"), 1);
 }
 
 TEST(ServeMetrics, RenderCumulativeBucketsAndEscapedLabels) {

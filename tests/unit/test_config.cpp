@@ -146,6 +146,37 @@ TEST(Config, FileErrorsNameTheFile) {
   EXPECT_THROW(load_config(dir / "list.json", {}), UsageError);
 }
 
+// The message of the UsageError that load_config throws, or "" when it loads.
+std::string load_error(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  try {
+    load_config(path, overrides);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A value nested a hundred thousand levels deep crashed mnist-train (the parser and the
+// destructor recurse); a number beyond a double's range was nlohmann's own error, exit 1.
+TEST(Config, HostileJsonIsAUsageErrorNamingTheFileAndKey) {
+  TempDir dir;
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  testing::write_bytes(dir / "deep.json", R"({"train": {"epochs": )" + deep + "}}");
+  EXPECT_EQ(load_error(dir / "deep.json"), dir / "deep.json: nested deeper than 32 levels");
+  testing::write_bytes(dir / "ok.json", "{}");
+  EXPECT_NE(load_error(dir / "ok.json", {"train.epochs=" + deep}).find("nested deeper than 32"),
+            std::string::npos);
+
+  testing::write_bytes(dir / "huge.json", R"({"seed": 1, "train": {"epochs": 1e400}})");
+  const std::string huge = load_error(dir / "huge.json");
+  EXPECT_EQ(huge.rfind(dir / "huge.json: train.epochs: number out of range", 0), 0u) << huge;
+  const std::string set = load_error(dir / "ok.json", {"train.epochs=1e400"});
+  EXPECT_NE(set.find("train.epochs"), std::string::npos) << set;
+  // A string that holds brackets is not nesting.
+  testing::write_bytes(dir / "text.json", R"({"description": ")" + std::string(100, '[') + R"("})");
+  EXPECT_EQ(load_error(dir / "text.json"), "");
+}
+
 TEST(Config, ARunFoldersOwnBrokenConfigIsADataError) {
   TempDir dir;
   testing::write_bytes(dir / "config.json", R"({"seed": "x"})");

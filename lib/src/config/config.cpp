@@ -7,9 +7,14 @@
 #include <sstream>
 
 #include "mnist/core/error.h"
+#include "mnist/io/files.h"
+#include "mnist/io/json.h"
 
 namespace mnist {
 namespace {
+
+// Configs are a few levels deep; anything deeper is refused before it is parsed.
+constexpr int kMaxConfigDepth = 32;
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -307,18 +312,14 @@ json config_to_json(const Config& c) {
 json read_json_file(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a JSON file");
-  std::ifstream in(path);
-  if (!in) throw UsageError(path + ": cannot open (does the file exist?)");
-  json j;
+  if (!std::ifstream(path)) throw UsageError(path + ": cannot open (does the file exist?)");
+  std::string text;
   try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw UsageError(
-        path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+    text = read_text_file(path);
+  } catch (const DataError& e) {
+    throw UsageError(e.what());  // the config named on the command line
   }
+  json j = parse_json_text(text, path, kMaxConfigDepth);
   if (!j.is_object()) throw UsageError(path + ": must hold a JSON object");
   return j;
 }
@@ -331,9 +332,9 @@ void apply_override(json& j, const std::string& assignment) {
   const std::string text = assignment.substr(eq + 1);
 
   json value;
-  try {
-    value = json::parse(text);
-  } catch (const json::parse_error&) {
+  if (json::accept(text)) {
+    value = parse_json_text(text, where + ": " + key, kMaxConfigDepth);
+  } else {
     value = text;  // not JSON: a plain string such as a path or a name
   }
 

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/io/json.h"
 #include "mnist/vision/image_io.h"
 
 namespace mnist::serve {
@@ -28,7 +29,7 @@ int64_t positive_integer(const nlohmann::json& j, const char* key) {
 }
 
 cv::Mat canvas_image(const std::string& body) {
-  if (json_nesting_depth(body) > kMaxJsonDepth)
+  if (mnist::json_nesting_depth(body) > kMaxJsonDepth)
     throw ApiError(400, "canvas JSON: nested too deeply");
   const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw ApiError(400, "body is not valid JSON");
@@ -74,29 +75,6 @@ std::string media_type(const std::string& content_type) {
     }
   }
   return out;
-}
-
-int json_nesting_depth(const std::string& text) {
-  int depth = 0;
-  int deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 cv::Mat decode_image_body(const std::string& type, const std::string& body) {

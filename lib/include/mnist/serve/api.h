@@ -49,8 +49,4 @@ vision::ImageResult classify(const ServedModel& model, const cv::Mat& image,
 /// "ink_box":{"x","y","width","height"}}.
 nlohmann::json answer_json(const ServedModel& model, const vision::ImageResult& result);
 
-/// The deepest nesting of arrays and objects in JSON text (strings skipped), without parsing it:
-/// checked before parsing untrusted JSON, whose parser and destructor recurse.
-int json_nesting_depth(const std::string& text);
-
 }  // namespace mnist::serve
