@@ -113,6 +113,8 @@ ImageHeader bmp_header(const std::vector<uint8_t>& b, const std::string& name) {
   const auto ht = static_cast<int32_t>(le32(&b[22]));
   h.width = std::abs(static_cast<int64_t>(w));
   h.height = std::abs(static_cast<int64_t>(ht));
+  // The size limits speak before the truncation check: a huge declared size is what matters.
+  check_image_size(h.width, h.height, name, "BMP image");
   const uint32_t bpp = le16(&b[28]);
   const uint32_t compression = le32(&b[30]);
   const uint64_t offset = le32(&b[10]);
