@@ -123,6 +123,20 @@ bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit) {
   return true;
 }
 
+// The pids of ranks 0 and 1 under `launcher` once rank 0 has started its first epoch (a line
+// "epoch 1/..."), or {-1, -1} when that has not happened within two minutes.
+std::pair<pid_t, pid_t> wait_for_first_epoch(const Background& launcher) {
+  pid_t rank0 = -1, rank1 = -1;
+  const bool started = wait_until(
+      [&] {
+        rank0 = child_with_rank(launcher.pid(), 0);
+        rank1 = child_with_rank(launcher.pid(), 1);
+        return rank0 > 0 && rank1 > 0 && launcher.out().find("epoch 1/") != std::string::npos;
+      },
+      std::chrono::seconds(120));
+  return started ? std::make_pair(rank0, rank1) : std::make_pair(pid_t{-1}, pid_t{-1});
+}
+
 std::string env(int world, int rank, int port) {
   return "env WORLD_SIZE=" + std::to_string(world) + " RANK=" + std::to_string(rank) +
          " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
@@ -166,6 +180,12 @@ class Dist : public ::testing::Test {
   // mnist-train on the shared data with `sets` (--set ...) into `run`.
   static std::string train(const std::string& run, const std::string& sets = "") {
     return kTrain + " --config " + q(path("tiny.json")) + " --run-dir " + q(run) + " " + sets;
+  }
+  // --set flags for a run long enough to be interrupted (50 epochs of 20,000 images), its data
+  // written into `tmp`.
+  static std::string long_run(const TempDir& tmp) {
+    testing::write_synthetic_mnist(tmp / "data", 20000, 100);
+    return "--set data.dir=" + q(tmp / "data") + " --set train.epochs=50";
   }
   static TempDir* dir_;
 };
@@ -307,19 +327,9 @@ TEST_F(Dist, TwoRanksFollowTheSingleProcessTrajectoryCnn) {
 
 TEST_F(Dist, KillingOneRankMakesTheLauncherAndTheOtherRankExit) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 20000, 100);
-  Background run(launch(2, free_port()) + train(tmp / "run", "--set data.dir=" + q(tmp / "data") +
-                                                                 " --set train.epochs=50"),
-                 tmp / "launch");
-  pid_t rank0 = -1, rank1 = -1;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        rank0 = child_with_rank(run.pid(), 0);
-        rank1 = child_with_rank(run.pid(), 1);
-        return rank0 > 0 && rank1 > 0 && run.out().find("epoch 1/50") != std::string::npos;
-      },
-      std::chrono::seconds(120)))
-      << run.out() << run.err();
+  Background run(launch(2, free_port()) + train(tmp / "run", long_run(tmp)), tmp / "launch");
+  const auto [rank0, rank1] = wait_for_first_epoch(run);
+  ASSERT_GT(rank0, 0) << run.out() << run.err();
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
   const int status = run.wait(std::chrono::seconds(60));
   ASSERT_NE(status, -1) << "the launcher still runs a minute after rank 1 died";
@@ -334,9 +344,8 @@ TEST_F(Dist, KillingOneRankMakesTheLauncherAndTheOtherRankExit) {
 
 TEST_F(Dist, WithoutTheLauncherADeadRankIsAnErrorOnTheOther) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 20000, 100);
   const int port = free_port();
-  const std::string sets = "--set data.dir=" + q(tmp / "data") + " --set train.epochs=50";
+  const std::string sets = long_run(tmp);
   Background rank0(env(2, 0, port) + train(tmp / "run", sets), tmp / "r0");
   Background rank1(env(2, 1, port) + train(tmp / "run1", sets), tmp / "r1");
   ASSERT_TRUE(wait_until([&] { return rank0.out().find("epoch 1/50") != std::string::npos; },
@@ -354,10 +363,8 @@ TEST_F(Dist, WithoutTheLauncherADeadRankIsAnErrorOnTheOther) {
 
 TEST_F(Dist, AHungRankMakesTheOtherExitAfterTheTimeout) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 20000, 100);
   const int port = free_port();
-  const std::string sets =
-      "--dist-timeout 5 --set data.dir=" + q(tmp / "data") + " --set train.epochs=50";
+  const std::string sets = "--dist-timeout 5 " + long_run(tmp);
   Background rank0(env(2, 0, port) + train(tmp / "run", sets), tmp / "r0");
   Background rank1(env(2, 1, port) + train(tmp / "run1", sets), tmp / "r1");
   ASSERT_TRUE(wait_until([&] { return rank0.out().find("epoch 1/50") != std::string::npos; },
@@ -457,19 +464,12 @@ TEST_F(Dist, ADistributedRunResumesToTheSameResult) {
 
 TEST_F(Dist, TheLauncherForwardsSigtermAndExits143) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 20000, 100);
-  Background run(launch(2, free_port()) + train(tmp / "run", "--set data.dir=" + q(tmp / "data") +
-                                                                 " --set train.epochs=50"),
-                 tmp / "launch");
-  pid_t rank1 = -1;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        rank1 = child_with_rank(run.pid(), 1);
-        return rank1 > 0 && run.out().find("epoch 1/50") != std::string::npos;
-      },
-      std::chrono::seconds(120)));
+  Background run(launch(2, free_port()) + train(tmp / "run", long_run(tmp)), tmp / "launch");
+  const auto [rank0, rank1] = wait_for_first_epoch(run);
+  ASSERT_GT(rank1, 0) << run.out() << run.err();
   ASSERT_EQ(::kill(run.pid(), SIGTERM), 0);
   EXPECT_EQ(run.wait(std::chrono::seconds(30)), 143) << run.err();
+  EXPECT_NE(::kill(rank0, 0), 0) << "rank 0 outlived the launcher";
   EXPECT_NE(::kill(rank1, 0), 0) << "rank 1 outlived the launcher";
 }
 

@@ -54,9 +54,12 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
 
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
                               torch::optim::Optimizer& optimizer, ClassifierImpl* average) {
+  return load_checkpoint_bytes(read_checkpoint_file(path), path, model, optimizer, average);
+}
+
+std::string read_checkpoint_file(const std::string& path) {
   const auto bytes = read_file_bytes(path, kMaxCheckpointBytes);
-  return load_checkpoint_bytes(std::string(bytes.begin(), bytes.end()), path, model, optimizer,
-                               average);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string& path,

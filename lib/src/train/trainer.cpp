@@ -5,12 +5,12 @@
 #include <optional>
 #include <sstream>
 #include <tuple>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
 #include "mnist/eval/metrics.h"
-#include "mnist/io/files.h"
 #include "mnist/models/factory.h"
 #include "mnist/train/augment.h"
 #include "mnist/train/checkpoint.h"
@@ -168,8 +168,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       run != nullptr ? run->file(run_files::kCheckpoint) : run_files::kCheckpoint;
   std::string checkpoint;
   if (run != nullptr && run->has(run_files::kCheckpoint)) {
-    const auto bytes = read_file_bytes(checkpoint_path, uint64_t{1} << 34);
-    checkpoint.assign(bytes.begin(), bytes.end());
+    checkpoint = read_checkpoint_file(checkpoint_path);
   }
   checkpoint = comm.broadcast_bytes(checkpoint, "sharing the checkpoint");
   if (!checkpoint.empty()) {
@@ -218,6 +217,9 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     model->train();
     EpochMeter meter(device);
     int64_t seen_here = 0;  // this rank's images so far this epoch
+    // The whole run's loss sum, right answers and images so far: summed over the ranks at every
+    // log step, and at the last step of the epoch, which always logs.
+    std::vector<double> sums;
     double lr = config.optim.lr;
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t global_start = step * global_batch;
@@ -253,10 +255,9 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       if (last || (step + 1) % config.train.log_every == 0) {
         // The whole run's running figures (one small all-reduce every log_every steps), so that
         // every rank sees the same NaN at the same step.
-        const auto sums =
-            comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
-                                 static_cast<double>(seen_here)},
-                                "summing training figures");
+        sums = comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
+                                    static_cast<double>(seen_here)},
+                                   "summing training figures");
         const double seen = sums[2];
         const double mean_loss = sums[0] / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
@@ -265,16 +266,14 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       }
     }
     const double train_seconds = seconds_since(epoch_start);
-    const auto totals = comm.all_reduce_sum(
-        {meter.loss_sum(), static_cast<double>(meter.correct())}, "summing training figures");
     // Batch-norm statistics were gathered per rank: made equal before evaluating and saving.
     average_buffers(comm, *model);
     if (average) average_buffers(comm, *average->model());
 
     EpochStats stats;
     stats.epoch = epoch;
-    stats.train_loss = totals[0] / static_cast<double>(n);
-    stats.train_accuracy = totals[1] / static_cast<double>(n);
+    stats.train_loss = sums[0] / static_cast<double>(n);
+    stats.train_accuracy = sums[1] / static_cast<double>(n);
     stats.val_loss = stats.val_accuracy = std::nan("");
     if (track_best) {
       const auto val = evaluate(*evaluated(), data.val, output, data.info.num_classes(), device,
