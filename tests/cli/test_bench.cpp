@@ -25,10 +25,8 @@ bool peer_available() {
 }
 
 #define REQUIRE_PEER()                                                                \
-  if (!peer_available()) {                                                            \
-    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no python3-torch / python3-pil"; \
-    GTEST_SKIP() << "no python3-torch / python3-pil (scripts/install_deps.sh)";       \
-  }
+  if (!peer_available())                                                               \
+  MNIST_SKIP_OR_REQUIRE("no python3-torch / python3-pil (scripts/install_deps.sh)")
 
 TEST(Bench, MeasuresEveryFigureOnBothSidesAndWritesTheReport) {
   REQUIRE_PEER();

@@ -229,8 +229,7 @@ TEST(PredictRealMnist, MnistCropsGetTheDataSetTensorsPrediction) {
   const std::string data = env ? env : std::string(MNIST_SOURCE_DIR) + "/data/mnist";
   const std::string images = data + "/t10k-images-idx3-ubyte";
   if (!fs::exists(images)) {
-    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no MNIST in " << data;
-    GTEST_SKIP() << "no MNIST in " << data << "; run scripts/fetch_mnist.sh";
+    MNIST_SKIP_OR_REQUIRE("no MNIST in " << data << "; run scripts/fetch_mnist.sh");
   }
   testing::TempDir tmp;
   const auto r = testing::run_command(

@@ -27,10 +27,7 @@ std::string real_mnist_dir() {
 // Skips the test without the files, or fails it when MNIST_REQUIRE_ALL says they must be there.
 #define REQUIRE_REAL_MNIST(data)                                                         \
   const std::string data = real_mnist_dir();                                             \
-  if (data.empty()) {                                                                    \
-    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no MNIST (scripts/fetch_mnist.sh)"; \
-    GTEST_SKIP() << "no MNIST; run scripts/fetch_mnist.sh";                              \
-  }
+  if (data.empty()) MNIST_SKIP_OR_REQUIRE("no MNIST; run scripts/fetch_mnist.sh")
 
 TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {
   REQUIRE_REAL_MNIST(data);
@@ -70,9 +67,8 @@ TEST(RealMnist, FastCnnConfigReaches99Percent) {
 TEST(RealFashionMnist, OneEpochOfTheMlpRecipeReaches80Percent) {
   const std::string data = "/usr/share/datasets/fashion-mnist";
   if (!std::filesystem::exists(data + "/train-images-idx3-ubyte.gz")) {
-    if (std::getenv("MNIST_REQUIRE_ALL"))
-      FAIL() << "no Fashion-MNIST in " << data << " (apt-get install dataset-fashion-mnist)";
-    GTEST_SKIP() << "no Fashion-MNIST in " << data;
+    MNIST_SKIP_OR_REQUIRE("no Fashion-MNIST in " << data
+                                                 << " (apt-get install dataset-fashion-mnist)");
   }
   testing::TempDir tmp;
   const auto r = testing::run_command(

@@ -14,6 +14,7 @@
 #include "mnist/data/idx.h"
 #include "mnist/vision/preprocess.h"
 #include "mnist/vision/userset.h"
+#include "support.h"
 
 namespace mnist::vision {
 namespace {
@@ -31,10 +32,8 @@ at::Tensor real_test_images(int64_t n) {
 }
 
 #define REQUIRE_MNIST(images)                                                        \
-  if (!(images).defined()) {                                                         \
-    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << "no MNIST in " << mnist_dir();   \
-    GTEST_SKIP() << "no MNIST in " << mnist_dir() << "; run scripts/fetch_mnist.sh"; \
-  }
+  if (!(images).defined())                                                           \
+  MNIST_SKIP_OR_REQUIRE("no MNIST in " << mnist_dir() << "; run scripts/fetch_mnist.sh")
 
 cv::Mat as_mat(const at::Tensor& img) {
   return cv::Mat(28, 28, CV_8UC1, const_cast<uint8_t*>(img.data_ptr<uint8_t>())).clone();
