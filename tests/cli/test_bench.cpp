@@ -24,8 +24,8 @@ bool peer_available() {
   return testing::run_command(kPython + " -c 'import torch, PIL'").status == 0;
 }
 
-#define REQUIRE_PEER()                                                                \
-  if (!peer_available())                                                               \
+#define REQUIRE_PEER()   \
+  if (!peer_available()) \
   MNIST_SKIP_OR_REQUIRE("no python3-torch / python3-pil (scripts/install_deps.sh)")
 
 TEST(Bench, MeasuresEveryFigureOnBothSidesAndWritesTheReport) {

@@ -25,8 +25,8 @@ std::string real_mnist_dir() {
 }
 
 // Skips the test without the files, or fails it when MNIST_REQUIRE_ALL says they must be there.
-#define REQUIRE_REAL_MNIST(data)                                                         \
-  const std::string data = real_mnist_dir();                                             \
+#define REQUIRE_REAL_MNIST(data)             \
+  const std::string data = real_mnist_dir(); \
   if (data.empty()) MNIST_SKIP_OR_REQUIRE("no MNIST; run scripts/fetch_mnist.sh")
 
 TEST(RealMnist, OneEpochOfTheTutorialNetworkReaches95Percent) {

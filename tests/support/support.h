@@ -13,10 +13,10 @@
 // MNIST_REQUIRE_ALL says every part must be there (CI). Only this skip counts as one for CTest: its
 // SKIP_REGULAR_EXPRESSION is the "mnist-skip:" marker, so a test GoogleTest skipped for another
 // reason (a fixture whose SetUpTestSuite failed) fails the run on its exit status.
-#define MNIST_SKIP_OR_REQUIRE(why)                                    \
-  do {                                                                \
-    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << why;              \
-    GTEST_SKIP() << "mnist-skip: " << why;                            \
+#define MNIST_SKIP_OR_REQUIRE(why)                       \
+  do {                                                   \
+    if (std::getenv("MNIST_REQUIRE_ALL")) FAIL() << why; \
+    GTEST_SKIP() << "mnist-skip: " << why;               \
   } while (0)
 
 namespace mnist::testing {

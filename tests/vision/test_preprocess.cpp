@@ -31,8 +31,8 @@ at::Tensor real_test_images(int64_t n) {
   return read_idx_images(path, 28, 28).slice(0, 0, n).contiguous();
 }
 
-#define REQUIRE_MNIST(images)                                                        \
-  if (!(images).defined())                                                           \
+#define REQUIRE_MNIST(images) \
+  if (!(images).defined())    \
   MNIST_SKIP_OR_REQUIRE("no MNIST in " << mnist_dir() << "; run scripts/fetch_mnist.sh")
 
 cv::Mat as_mat(const at::Tensor& img) {
