@@ -1,11 +1,14 @@
 #include "app.h"
 
+#include <signal.h>
+
 #include <cstdio>
 #include <new>
 
 #include <c10/util/Exception.h>
 
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 
 namespace mnist::app {
 namespace {
@@ -19,6 +22,9 @@ int fail(int status, const std::string& message) {
 }  // namespace
 
 int run(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, reported as any failed write,
+  // instead of killing the process with SIGXFSZ.
+  ::signal(SIGXFSZ, SIG_IGN);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -29,6 +35,10 @@ int run(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) 
   }
   try {
     return body();
+  } catch (const Interrupted& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", e.what());
+    return 128 + e.signal();
   } catch (const UsageError& e) {
     return fail(2, e.what());
   } catch (const DataError& e) {

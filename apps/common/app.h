@@ -3,6 +3,8 @@
 //   exit 2: the command line or the config named on it is wrong (CLI11 errors, UsageError);
 //   exit 1: a file read during the run is wrong, or the run failed (DataError, RunError, LibTorch);
 // each as one line on stderr starting with "error:", never a backtrace.
+//   exit 128 + signal (130, 143): stopped by Ctrl-C or SIGTERM (Interrupted, core/interrupt.h),
+// with one line on stderr saying what was kept.
 
 #include <functional>
 #include <string>

@@ -9,6 +9,7 @@
 #include "app.h"
 #include "mnist/config/config.h"
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 #include "mnist/core/runtime.h"
 #include "mnist/eval/metrics.h"
 #include "mnist/io/run_folder.h"
@@ -53,6 +54,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--json", json, "print the metrics as one JSON line");
 
   return mnist::app::run(cli, argc, argv, [&] {
+    // Ctrl-C / SIGTERM end it at once: outputs are written atomically, temporary files removed.
+    mnist::install_stop_handlers(mnist::StopMode::kImmediate);
     using namespace mnist;
     if (!std::filesystem::is_directory(run_dir)) throw UsageError(run_dir + ": no such run folder");
     const RunFolder run = RunFolder::open(run_dir);

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 #include "mnist/eval/predictor.h"
 #include "mnist/vision/canvas.h"
 #include "mnist/vision/predict.h"
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
                  "mnist: the project's preprocessing (default); naive: the tutorial's resize only");
 
   return mnist::app::run(cli, argc, argv, [&] {
+    // Ctrl-C / SIGTERM end it at once: outputs are written atomically, temporary files removed.
+    mnist::install_stop_handlers(mnist::StopMode::kImmediate);
     using namespace mnist;
     const auto pipeline = vision::parse_pipeline(pipeline_name, "--preprocess");
     if (paths.empty() && !draw) throw UsageError("no image paths given (or use --draw)");

@@ -14,6 +14,7 @@
 #include "app.h"
 #include "mnist/config/config.h"
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 #include "mnist/core/runtime.h"
 #include "mnist/dist/communicator.h"
 #include "mnist/train/progress.h"
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
 
   return mnist::app::run(cli, argc, argv, [&] {
     using namespace mnist;
+    // Ctrl-C / SIGTERM: finish the step, keep it in the checkpoint, exit 130 / 143.
+    install_stop_handlers(StopMode::kGraceful);
     WorldSpec world = world_from_environment();
     if (world_size > 0) world.world_size = world_size;
     if (rank >= 0) world.rank = rank;
@@ -103,6 +106,9 @@ int main(int argc, char** argv) {
     }
     if (device.is_cuda() && comm->distributed()) device = c10::Device(c10::kCUDA, world.local_rank);
     const Splits data = load_splits(config.data, config.seed);
+    if (const int signal = stop_requested(); signal != 0 && !resuming) {
+      throw Interrupted(signal, "stopped before training; nothing was written");
+    }
     if (root) {  // the other ranks print only errors
       std::printf("config: %s\n", config_to_json(config).dump().c_str());
       std::printf("device: %s, threads: %lld\n", device.str().c_str(),
@@ -128,9 +134,23 @@ int main(int argc, char** argv) {
     ConsoleProgress progress;
     TrainObserver silent;
     const RunFolder* folder = run ? &*run : nullptr;
-    const TrainResult trained =
-        train_model(config, data, folder, device, root ? progress : silent, *comm);
+    const auto resume_hint = [&](const Interrupted& e) {
+      return Interrupted(
+          e.signal(), std::string(e.what()) + "; resume with: " + argv[0] + " --resume " + run_dir);
+    };
+    std::optional<TrainResult> trained_or;
+    try {
+      trained_or.emplace(
+          train_model(config, data, folder, device, root ? progress : silent, *comm));
+    } catch (const Interrupted& e) {
+      throw resume_hint(e);
+    }
+    const TrainResult& trained = *trained_or;
     const EvalResult result = evaluate_run(config, data, folder, trained, device, *comm);
+    if (const int signal = stop_requested()) {  // training is complete: only evaluation is redone
+      throw resume_hint(Interrupted(signal, "stopped by " + signal_name(signal) +
+                                                " after training, before the run was complete"));
+    }
     if (!root) return 0;
 #ifdef MNIST_WITH_VISION
     vision::write_run_figures(*run, data, trained.history, result);

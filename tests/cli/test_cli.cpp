@@ -228,6 +228,74 @@ TEST_F(Cli, ResumeFinishesAnUnfinishedRun) {
 
 // The real thing: SIGKILL at an arbitrary moment after the first epoch, then --resume. The resumed
 // run must end with exactly the history and metrics of an uninterrupted one.
+// Every column of history.csv but the two timings (seconds, images_per_second).
+std::string without_times(const std::string& csv) {
+  std::string out;
+  for (const auto& line : testing::lines(csv)) {
+    std::stringstream cells(line);
+    std::string cell;
+    for (int i = 0; i < 6 && std::getline(cells, cell, ','); ++i) out += cell + ",";
+    out += "\n";
+  }
+  return out;
+}
+
+// Names of the temporary files of atomic writes left in `dir` (none may be).
+std::string temporaries(const std::string& dir) {
+  std::string found;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) found += e.path().string();
+  }
+  return found;
+}
+
+// Ctrl-C (SIGINT) or SIGTERM while training: the step finishes, the checkpoint keeps it, one line
+// says how to resume, the exit status is 130 / 143; a second signal stops at once. Either way no
+// temporary file is left, and the resumed run ends exactly as the uninterrupted one.
+TEST_F(Cli, SignalsStopTrainingResumablyWith130Or143) {
+  TempDir tmp;
+  testing::write_synthetic_mnist(tmp / "data", 12000, 500);
+  const std::string base = kTrain + " --config " + q(config()) +
+                           " --set data.dir=" + q(tmp / "data") +
+                           " --set train.epochs=4 --set 'model.hidden_sizes=[128]'";
+  ASSERT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+
+  struct Case {
+    const char* name;
+    int signal, count, status;
+  };
+  for (const Case c : {Case{"int", SIGINT, 1, 130}, Case{"term", SIGTERM, 1, 143},
+                       Case{"int-twice", SIGINT, 2, 130}}) {
+    SCOPED_TRACE(c.name);
+    const std::string run = tmp / c.name;
+    testing::Background train(base + " --run-dir " + q(run), tmp / c.name);
+    // In the second epoch: once the first one's row is in history.csv.
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return testing::lines(testing::read_bytes(run + "/history.csv")).size() >= 2; },
+        std::chrono::seconds(120)));
+    for (int k = 0; k < c.count; ++k) ASSERT_EQ(::kill(train.pid(), c.signal), 0);
+    ASSERT_EQ(train.wait(std::chrono::seconds(60)), c.status) << train.err();
+    EXPECT_EQ(temporaries(run), "");
+    ASSERT_FALSE(fs::exists(run + "/metrics.json")) << "the run finished before the signal";
+    if (c.count == 1) {
+      const auto err = testing::lines(train.err());
+      ASSERT_FALSE(err.empty());
+      EXPECT_NE(
+          err.back().find("stopped by " + std::string(c.signal == SIGINT ? "SIGINT" : "SIGTERM")),
+          std::string::npos)
+          << train.err();
+      EXPECT_NE(err.back().find("resume with: " + kTrain + " --resume " + run), std::string::npos)
+          << train.err();
+    }
+    const auto resumed = testing::run_command(kTrain + " --resume " + q(run));
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+    EXPECT_EQ(without_times(testing::read_bytes(run + "/history.csv")),
+              without_times(testing::read_bytes(tmp / "whole/history.csv")));
+    EXPECT_EQ(testing::read_bytes(run + "/metrics.json"),
+              testing::read_bytes(tmp / "whole/metrics.json"));
+  }
+}
+
 TEST_F(Cli, KilledRunResumesToTheSameResult) {
   TempDir tmp;
   testing::write_synthetic_mnist(tmp / "data", 12000, 500);
@@ -252,19 +320,8 @@ TEST_F(Cli, KilledRunResumesToTheSameResult) {
 
   const auto resumed = testing::run_command(kTrain + " --resume " + q(tmp / "cut"));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
-  // Every column but the two timings (seconds, images_per_second), which differ between runs.
-  const auto strip_times = [](const std::string& csv) {
-    std::string out;
-    for (const auto& line : testing::lines(csv)) {
-      std::stringstream cells(line);
-      std::string cell;
-      for (int i = 0; i < 6 && std::getline(cells, cell, ','); ++i) out += cell + ",";
-      out += "\n";
-    }
-    return out;
-  };
-  EXPECT_EQ(strip_times(testing::read_bytes(tmp / "cut/history.csv")),
-            strip_times(testing::read_bytes(tmp / "whole/history.csv")));
+  EXPECT_EQ(without_times(testing::read_bytes(tmp / "cut/history.csv")),
+            without_times(testing::read_bytes(tmp / "whole/history.csv")));
   EXPECT_EQ(testing::read_bytes(tmp / "cut/metrics.json"),
             testing::read_bytes(tmp / "whole/metrics.json"));
 }

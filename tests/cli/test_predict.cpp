@@ -3,6 +3,7 @@
 // still predicted, exit 1 when any failed, usage errors, an unloadable model, --save-input,
 // --top-k.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -146,6 +147,38 @@ TEST_F(Predict, SaveInputWritesTheModelsView) {
     EXPECT_EQ(seen.size(), cv::Size(28, 28));
     EXPECT_EQ(seen.at<uint8_t>(0, 0), 0);  // bright digit on black, as in training
   }
+}
+
+// SIGTERM in the middle of a long --save-input batch: exit 143 at once, every saved image whole,
+// no temporary file left, every printed JSON line complete.
+TEST_F(Predict, SigtermLeavesNoHalfWrittenOutput) {
+  testing::TempDir tmp;
+  fs::create_directories(tmp / "many");
+  for (int i = 0; i < 4000; ++i) {
+    fs::copy_file(path("good/b.png"), tmp / ("many/" + std::to_string(100000 + i) + ".png"));
+  }
+  const std::string out_dir = tmp / "seen";
+  testing::Background run(
+      predict("--no-window --json --save-input " + quote(out_dir) + " " + quote(tmp / "many")),
+      tmp / "predict");
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        return fs::exists(out_dir) &&
+               std::distance(fs::directory_iterator(out_dir), fs::directory_iterator()) >= 20;
+      },
+      std::chrono::seconds(60)));
+  ASSERT_EQ(::kill(run.pid(), SIGTERM), 0);
+  ASSERT_EQ(run.wait(std::chrono::seconds(30)), 143) << run.err();
+  int64_t saved = 0;
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << "left behind: " << name;
+    const cv::Mat seen = cv::imread(e.path().string(), cv::IMREAD_UNCHANGED);
+    EXPECT_EQ(seen.size(), cv::Size(28, 28)) << name;
+    ++saved;
+  }
+  EXPECT_LT(saved, 4000) << "the batch finished before the signal";
+  for (const auto& line : testing::lines(run.out())) EXPECT_NO_THROW(json::parse(line)) << line;
 }
 
 TEST_F(Predict, UsageErrorsExitTwo) {

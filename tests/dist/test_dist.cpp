@@ -32,8 +32,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::Background;
 using testing::CommandResult;
 using testing::TempDir;
+using testing::wait_until;
 using Clock = std::chrono::steady_clock;
 
 const std::string kTrain = MNIST_TRAIN_BIN;
@@ -57,49 +59,6 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-// A command running in the background (through /bin/sh, exec'd so that the pid is the program's),
-// its output in files. Killed on destruction if it still runs.
-class Background {
- public:
-  Background(const std::string& command, const std::string& out_prefix)
-      : out_(out_prefix + ".out"), err_(out_prefix + ".err") {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const std::string full = "exec " + command + " >" + q(out_) + " 2>" + q(err_) + " </dev/null";
-      ::execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Background() {
-    if (pid_ > 0 && status_ < 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  // The exit status (or 128 + signal), or -1 when it is still running after `limit`.
-  int wait(std::chrono::seconds limit) {
-    const auto until = Clock::now() + limit;
-    while (status_ < 0) {
-      int raw = 0;
-      if (::waitpid(pid_, &raw, WNOHANG) == pid_) {
-        status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-        break;
-      }
-      if (Clock::now() > until) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return status_;
-  }
-  std::string out() const { return testing::read_bytes(out_); }
-  std::string err() const { return testing::read_bytes(err_); }
-
- private:
-  std::string out_, err_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
 // The pids of `parent`'s children whose environment has RANK=`rank`.
 pid_t child_with_rank(pid_t parent, int rank) {
   std::ifstream children("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
@@ -112,15 +71,6 @@ pid_t child_with_rank(pid_t parent, int rank) {
     }
   }
   return -1;
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto until = Clock::now() + limit;
-  while (!done()) {
-    if (Clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 // The pids of ranks 0 and 1 under `launcher` once rank 0 has started its first epoch (a line
@@ -462,6 +412,9 @@ TEST_F(Dist, ADistributedRunResumesToTheSameResult) {
             testing::read_bytes(tmp / "whole/metrics.json"));
 }
 
+// SIGTERM to the launcher reaches every rank; they stop together at a log step, rank 0 keeps the
+// stopped epoch in the checkpoint (every rank's running figures and generators), all exit 143, and
+// the run resumes from there with two ranks.
 TEST_F(Dist, TheLauncherForwardsSigtermAndExits143) {
   TempDir tmp;
   Background run(launch(2, free_port()) + train(tmp / "run", long_run(tmp)), tmp / "launch");
@@ -471,6 +424,17 @@ TEST_F(Dist, TheLauncherForwardsSigtermAndExits143) {
   EXPECT_EQ(run.wait(std::chrono::seconds(30)), 143) << run.err();
   EXPECT_NE(::kill(rank0, 0), 0) << "rank 0 outlived the launcher";
   EXPECT_NE(::kill(rank1, 0), 0) << "rank 1 outlived the launcher";
+  EXPECT_NE(run.err().find("stopped by SIGTERM"), std::string::npos) << run.err();
+  EXPECT_NE(run.err().find("resume with:"), std::string::npos) << run.err();
+
+  Background resumed(launch(2, free_port()) + kTrain + " --resume " + q(tmp / "run"),
+                     tmp / "resume");
+  ASSERT_TRUE(wait_until([&] { return resumed.out().find("epoch ") != std::string::npos; },
+                         std::chrono::seconds(120)))
+      << resumed.err();
+  ASSERT_EQ(::kill(resumed.pid(), SIGTERM), 0);
+  EXPECT_EQ(resumed.wait(std::chrono::seconds(30)), 143) << resumed.err();
+  EXPECT_NE(resumed.err().find("stopped by SIGTERM"), std::string::npos) << resumed.err();
 }
 
 TEST(DistLaunch, BadUsageIsOneErrorLine) {

@@ -2,8 +2,12 @@
 // Test support: temporary folders, small synthetic data sets in real IDX files, and running the
 // apps.
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +56,29 @@ struct CommandResult {
 
 /// Runs `command` through /bin/sh with stdout and stderr captured.
 CommandResult run_command(const std::string& command);
+
+/// A command running in the background (through /bin/sh, exec'd so that the pid is the program's),
+/// its stdout and stderr in `out_prefix`.out and .err. Killed on destruction if it still runs.
+class Background {
+ public:
+  Background(const std::string& command, const std::string& out_prefix);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  pid_t pid() const { return pid_; }
+  /// The exit status (or 128 + signal), or -1 when it is still running after `limit`.
+  int wait(std::chrono::seconds limit);
+  std::string out() const;
+  std::string err() const;
+
+ private:
+  std::string out_, err_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+/// Polls `done` every 10 ms; false when it has not become true within `limit`.
+bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit);
 
 /// Lines of `text` (without the newline characters).
 std::vector<std::string> lines(const std::string& text);

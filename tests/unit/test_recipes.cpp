@@ -291,6 +291,18 @@ TEST_F(RecipeTrainTest, WholeRecipeOnACnnLearnsAndResumesExactly) {
   const auto resumed = train_in(runs_ / "cut", quiet);
   expect_same_history(whole.history, resumed.history);
   expect_same_weights(whole.model, resumed.model);
+
+  // Stopped in the middle of an epoch (Ctrl-C): the augmentation's and dropout's generators, the
+  // weight average and the schedule's place are kept too.
+  config_.train.log_every = 1;
+  EXPECT_NE(interrupted_message([&] {
+              StopAt at(3, 4);
+              train_in(runs_ / "mid", at);
+            }).find("in epoch 3 after step 4"),
+            std::string::npos);
+  const auto mid = train_in(runs_ / "mid", quiet);
+  expect_same_history(whole.history, mid.history);
+  expect_same_weights(whole.model, mid.model);
 }
 
 TEST_F(RecipeTrainTest, EmaResultIsTheAverageNotTheLastWeights) {

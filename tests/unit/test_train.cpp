@@ -64,6 +64,67 @@ TEST_F(TrainTest, ResumeAfterInterruptionMatchesAnUninterruptedRun) {
   EXPECT_EQ(testing::lines(testing::read_bytes(runs_ / "cut/history.csv")).size(), 4u);
 }
 
+// Ctrl-C in the middle of an epoch: the step finishes, the checkpoint keeps it (with the running
+// figures and the random generators), and the resumed run is the uninterrupted one, bit for bit.
+// Without dropout the written-out MLP step trains; with it, autograd and dropout's generator.
+TEST_F(TrainTest, AStopMidEpochKeepsTheStepAndResumesExactly) {
+  config_.train.log_every = 1;
+  for (const double dropout : {0.0, 0.3}) {
+    SCOPED_TRACE("dropout " + std::to_string(dropout));
+    config_.model.dropout = dropout;
+    const std::string tag = dropout > 0 ? "-dropout" : "";
+    TrainObserver quiet;
+    const auto whole = train_in(runs_ / ("whole" + tag), quiet);
+
+    const std::string cut = runs_ / ("cut" + tag);
+    const std::string message = interrupted_message([&] {
+      StopAt stop(2, 5);
+      train_in(cut, stop);
+    });
+    EXPECT_NE(message.find("in epoch 2 after step 5 of"), std::string::npos) << message;
+    EXPECT_EQ(testing::lines(testing::read_bytes(cut + "/history.csv")).size(), 2u);
+
+    struct Count : TrainObserver {
+      int64_t first_epoch = 0, first_step = 0;
+      void on_start(int64_t f, int64_t, int64_t) override { first_epoch = f; }
+      void on_progress(int64_t, int64_t step, int64_t, double, double, double) override {
+        if (first_step == 0) first_step = step;
+      }
+    } count;
+    const auto resumed = train_in(cut, count);
+    EXPECT_EQ(count.first_epoch, 2);
+    EXPECT_EQ(count.first_step, 6);  // the step after the one the stop let finish
+    expect_same_history(whole.history, resumed.history);
+    expect_same_weights(whole.model, resumed.model);
+  }
+}
+
+// A stop asked for in an epoch's last step lets the epoch end (validation, history row, checkpoint)
+// and says so; a stop asked for before training starts trains nothing.
+TEST_F(TrainTest, AStopInTheLastStepEndsTheEpochFirst) {
+  config_.train.log_every = 1;
+  const std::string message = interrupted_message([&] {
+    StopAt stop(1, 0);
+    train_in(runs_ / "cut", stop);
+  });
+  EXPECT_NE(message.find("after epoch 1;"), std::string::npos) << message;
+  EXPECT_EQ(testing::lines(testing::read_bytes(runs_ / "cut/history.csv")).size(), 2u);
+
+  struct Steps : TrainObserver {
+    int64_t steps = 0;
+    void on_progress(int64_t, int64_t, int64_t, double, double, double) override { ++steps; }
+  } steps;
+  request_stop(SIGTERM);
+  try {
+    train_in(runs_ / "cut", steps);
+    ADD_FAILURE() << "a run asked to stop before it started trained";
+  } catch (const Interrupted& e) {
+    EXPECT_EQ(e.signal(), SIGTERM);
+  }
+  clear_stop_request();
+  EXPECT_EQ(steps.steps, 0);
+}
+
 TEST_F(TrainTest, CorruptCheckpointIsADataErrorNamingIt) {
   TrainObserver quiet;
   InterruptAfter stop(1);

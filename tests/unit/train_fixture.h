@@ -2,11 +2,13 @@
 // The training tests' shared fixture: a small synthetic data set, the tiny config, a run folder per
 // call, and an observer that interrupts a run after an epoch as a kill would.
 
+#include <csignal>
 #include <filesystem>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "mnist/core/interrupt.h"
 #include "mnist/train/trainer.h"
 #include "support.h"
 
@@ -32,6 +34,32 @@ class InterruptAfter : public TrainObserver {
  private:
   int64_t after_;
 };
+
+// Asks for a stop as Ctrl-C would, after step `step` of epoch `epoch` (0: the epoch's last step).
+// Needs train.log_every = 1 to see every step. Forgets the request when destroyed.
+class StopAt : public TrainObserver {
+ public:
+  StopAt(int64_t epoch, int64_t step) : epoch_(epoch), step_(step) {}
+  ~StopAt() override { clear_stop_request(); }
+  void on_progress(int64_t epoch, int64_t step, int64_t steps, double, double, double) override {
+    if (epoch == epoch_ && step == (step_ > 0 ? step_ : steps)) request_stop(SIGINT);
+  }
+
+ private:
+  int64_t epoch_, step_;
+};
+
+// The message of the Interrupted that `train` throws (with SIGINT), or "" when it throws none.
+template <typename F>
+std::string interrupted_message(F train) {
+  try {
+    train();
+  } catch (const Interrupted& e) {
+    EXPECT_EQ(e.signal(), SIGINT);
+    return e.what();
+  }
+  return "";
+}
 
 void expect_same_history(const std::vector<EpochStats>& a, const std::vector<EpochStats>& b) {
   ASSERT_EQ(a.size(), b.size());

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 
 namespace mnist {
 namespace {
@@ -104,6 +105,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  const TempFileGuard guard(tmp.c_str());  // removed if a signal ends the process meanwhile
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw RunError(path + ": cannot create a temporary file: " + errno_text());
   size_t done = 0;

@@ -41,11 +41,11 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
     average->save(average_archive);
     archive.write("average", average_archive);
   }
-  const nlohmann::json meta = {{"format", kFormatVersion},
-                               {"epoch", state.epoch},
-                               {"history", to_json(state.history)},
-                               {"average_updates", state.average_updates},
-                               {"world_size", state.world_size}};
+  const nlohmann::json meta = {
+      {"format", kFormatVersion},          {"epoch", state.epoch},
+      {"history", to_json(state.history)}, {"average_updates", state.average_updates},
+      {"world_size", state.world_size},    {"step", state.step}};
+  if (state.step > 0) archive.write("partial", state.partial);
   archive.write("state", text_tensor(meta.dump()));
   std::ostringstream out;
   archive.save_to(out);
@@ -87,6 +87,15 @@ TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string&
     state.epoch = meta.at("epoch").get<int64_t>();
     state.history = history_from_json(meta.at("history"), path);
     state.world_size = meta.value("world_size", int64_t{1});
+    state.step = meta.value("step", int64_t{0});
+    if (state.step > 0) {
+      if (!archive.try_read("partial", state.partial) || state.partial.dim() != 2 ||
+          state.partial.scalar_type() != torch::kFloat64 ||
+          state.partial.size(0) != state.world_size) {
+        throw DataError(path + ": inconsistent checkpoint (a mid-epoch state without its rows)");
+      }
+      state.partial = state.partial.to(torch::kCPU);
+    }
     if (average != nullptr) {
       torch::serialize::InputArchive average_archive;
       if (!archive.try_read("average", average_archive)) {
@@ -100,7 +109,8 @@ TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string&
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": corrupt checkpoint metadata: " + e.what());
   }
-  if (state.epoch < 0 || static_cast<size_t>(state.epoch) != state.history.size()) {
+  if (state.epoch < 0 || state.step < 0 ||
+      static_cast<size_t>(state.epoch) != state.history.size()) {
     throw DataError(path + ": inconsistent checkpoint (epoch count and history disagree)");
   }
   return state;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -10,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/core/interrupt.h"
 #include "mnist/eval/metrics.h"
 #include "mnist/models/factory.h"
 #include "mnist/train/augment.h"
@@ -94,6 +97,17 @@ class EpochMeter {
     add_host(loss, right, len);
   }
 
+  // Continues from a stopped run's figures (loss_sum as loss_sum() returned it: a float's value).
+  void restore(double loss_sum, int64_t correct) {
+    if (on_host_) {
+      loss_sum_ = static_cast<float>(loss_sum);
+      correct_ = correct;
+    } else {
+      loss_sum_t_.fill_(loss_sum);
+      correct_t_.fill_(correct);
+    }
+  }
+
   double loss_sum() const {
     return on_host_ ? static_cast<double>(loss_sum_) : loss_sum_t_.item<double>();
   }
@@ -114,6 +128,65 @@ class EpochMeter {
   int64_t correct_ = 0;
   at::Tensor loss_sum_t_, correct_t_;
 };
+
+// The random generators a rank draws dropout and augmentation from: the CPU's, and the device's.
+std::vector<at::Generator> generators(c10::Device device) {
+  std::vector<at::Generator> gens{at::globalContext().defaultGenerator(c10::Device(c10::kCPU))};
+  if (!device.is_cpu()) gens.push_back(at::globalContext().defaultGenerator(device));
+  return gens;
+}
+
+// A rank's place in an epoch that a signal stopped: its share of the running figures and its
+// generators' states, as one float64 row (state bytes as values 0..255), so that every rank's row
+// can be gathered and kept in the checkpoint.
+at::Tensor progress_row(double loss_sum, int64_t correct, int64_t seen, c10::Device device) {
+  std::vector<double> row{loss_sum, static_cast<double>(correct), static_cast<double>(seen)};
+  for (auto& gen : generators(device)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    const auto state = gen.get_state().contiguous();
+    const uint8_t* bytes = state.data_ptr<uint8_t>();
+    row.push_back(static_cast<double>(state.numel()));
+    row.insert(row.end(), bytes, bytes + state.numel());
+  }
+  return torch::tensor(row, torch::kFloat64).unsqueeze(0);
+}
+
+// Puts a row of progress_row back: the generators' states, and returns {loss_sum, correct, seen}.
+std::tuple<double, int64_t, int64_t> restore_progress(const at::Tensor& row, c10::Device device,
+                                                      const std::string& path) {
+  const auto values = row.contiguous();
+  const double* v = values.data_ptr<double>();
+  const int64_t n = values.numel();
+  int64_t at = 3;
+  for (auto& gen : generators(device)) {
+    const int64_t size = at < n ? static_cast<int64_t>(v[at]) : -1;
+    if (size < 0 || at + 1 + size > n) {
+      throw DataError(path + ": inconsistent checkpoint (the stopped epoch's generator state)");
+    }
+    auto state = torch::empty({size}, torch::kUInt8);
+    for (int64_t i = 0; i < size; ++i) state[i] = static_cast<uint8_t>(v[at + 1 + i]);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    at += 1 + size;
+  }
+  return {v[0], static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])};
+}
+
+// The signal that stops every rank, or 0: any rank's request counts (a world of one asks nobody).
+int agreed_stop(const Communicator& comm) {
+  const int mine = stop_requested();
+  if (!comm.distributed()) return mine;
+  const double any = comm.all_reduce_sum({mine != 0 ? 1.0 : 0.0}, "agreeing to stop")[0];
+  return any > 0 ? (mine != 0 ? mine : SIGTERM) : 0;
+}
+
+[[noreturn]] void stopped(int signal, int64_t epoch, int64_t step, int64_t steps) {
+  const std::string where = step == 0 ? "after epoch " + std::to_string(epoch)
+                                      : "in epoch " + std::to_string(epoch) + " after step " +
+                                            std::to_string(step) + " of " + std::to_string(steps);
+  throw Interrupted(
+      signal, "stopped by " + signal_name(signal) + " " + where + "; the checkpoint keeps it");
+}
 
 }  // namespace
 
@@ -184,6 +257,12 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   }
   state.world_size = comm.size();
   checkpoint.clear();
+  // A run a signal stopped in the middle of an epoch goes on at its next step.
+  const int64_t resume_epoch = state.epoch + 1;
+  const int64_t resume_step = state.step;
+  const at::Tensor resume_rows = state.partial;
+  state.step = 0;
+  state.partial = at::Tensor();
 
   // Data parallelism: every rank walks the same shuffled order; each global batch of
   // world * batch_size images is shared out in order, batch_size per rank (the last, partial one
@@ -206,6 +285,11 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
   // The training split lives on the device once; batches are gathered there by index.
   BatchGatherer gather(data.train.images.to(device), data.train.labels.to(device), batch);
 
+  if (resume_step >= steps) {
+    throw DataError(checkpoint_path + ": inconsistent checkpoint (step " +
+                    std::to_string(resume_step) + " of an epoch of " + std::to_string(steps) + ")");
+  }
+  if (const int signal = agreed_stop(comm)) stopped(signal, state.epoch, 0, steps);
   observer.on_start(state.epoch + 1, config.train.epochs, steps);
   for (int64_t epoch = state.epoch + 1;
        epoch <= config.train.epochs && !patience_ran_out(state.history, rule); ++epoch) {
@@ -217,11 +301,22 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     model->train();
     EpochMeter meter(device);
     int64_t seen_here = 0;  // this rank's images so far this epoch
-    // The whole run's loss sum, right answers and images so far: summed over the ranks at every
-    // log step, and at the last step of the epoch, which always logs.
+    int64_t first_step = 0;
+    if (epoch == resume_epoch && resume_step > 0) {
+      const auto [loss_sum, correct, seen] = restore_progress(
+          resume_rows[comm.rank()], device, checkpoint_path);  // generators as they were
+      meter.restore(loss_sum, correct);
+      seen_here = seen;
+      first_step = resume_step;
+    }
+    // Images of this epoch trained before this process started it (a resumed, stopped epoch).
+    const double earlier = static_cast<double>(std::min(n, first_step * global_batch));
+    // The whole run's loss sum, right answers and images so far (and whether a rank was asked to
+    // stop): summed over the ranks at every log step, and at the last step of the epoch, which
+    // always logs.
     std::vector<double> sums;
     double lr = config.optim.lr;
-    for (int64_t step = 0; step < steps; ++step) {
+    for (int64_t step = first_step; step < steps; ++step) {
       const int64_t global_start = step * global_batch;
       const int64_t global_len = std::min(global_batch, n - global_start);
       const Shard mine = shard_of(global_len, comm.rank(), comm.size());
@@ -252,17 +347,39 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       if (average) average->update(*model);
 
       const bool last = step + 1 == steps;
-      if (last || (step + 1) % config.train.log_every == 0) {
+      const bool logs = last || (step + 1) % config.train.log_every == 0;
+      if (logs) {
         // The whole run's running figures (one small all-reduce every log_every steps), so that
-        // every rank sees the same NaN at the same step.
-        sums = comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
-                                    static_cast<double>(seen_here)},
-                                   "summing training figures");
+        // every rank sees the same NaN, and the same request to stop, at the same step.
+        sums =
+            comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
+                                 static_cast<double>(seen_here), stop_requested() != 0 ? 1.0 : 0.0},
+                                "summing training figures");
         const double seen = sums[2];
         const double mean_loss = sums[0] / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
         observer.on_progress(epoch, step + 1, steps, mean_loss, sums[1] / seen,
-                             seen / seconds_since(epoch_start));
+                             (seen - earlier) / seconds_since(epoch_start));
+      }
+      // A signal: a world of one stops after this step; ranks stop at a log step, all together.
+      // The last step of an epoch ends it first (its checkpoint is the one kept).
+      int signal = 0;
+      if (!comm.distributed()) {
+        signal = stop_requested();
+      } else if (logs && sums[3] > 0) {
+        signal = stop_requested() != 0 ? stop_requested() : SIGTERM;
+      }
+      if (signal != 0 && !last) {
+        state.step = step + 1;
+        state.partial =
+            comm.all_gather_rows(progress_row(meter.loss_sum(), meter.correct(), seen_here, device),
+                                 "keeping the stopped epoch");
+        state.average_updates = average ? average->updates() : 0;
+        if (run != nullptr) {
+          save_checkpoint(run->file(run_files::kCheckpoint), *model, *optimizer, state,
+                          average ? average->model().get() : nullptr);
+        }
+        stopped(signal, epoch, step + 1, steps);
       }
     }
     const double train_seconds = seconds_since(epoch_start);
@@ -283,7 +400,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
     }
     stats.lr = lr;
     stats.seconds = seconds_since(epoch_start);
-    stats.images_per_second = static_cast<double>(n) / train_seconds;
+    stats.images_per_second = (static_cast<double>(n) - earlier) / train_seconds;
 
     state.epoch = epoch;
     state.history.push_back(stats);
@@ -300,6 +417,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       run->write_text(run_files::kHistory, history_csv(state.history));
     }
     observer.on_epoch_end(stats);
+    if (const int signal = agreed_stop(comm)) stopped(signal, epoch, 0, steps);
   }
   // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too,
   // in case the process died between the two writes.

@@ -1,9 +1,13 @@
 #pragma once
 // The checkpoint written after every epoch: one archive holding the model, the optimiser (Adam's
 // moments and step counts), the number of finished epochs and the history so far. The learning-rate
-// schedule and the data/dropout randomness are functions of (seed, epoch, step), so the epoch is
-// all the state they need. Written atomically: a kill at any moment leaves the previous checkpoint
-// whole.
+// schedule and the data order are functions of (seed, epoch, step), and the dropout/augmentation
+// randomness is seeded per epoch, so the epoch is all the state they need. A run stopped by a
+// signal in the middle of an epoch also keeps the steps done of the next one and, per rank, its
+// running figures and random generators (`partial`), so it resumes at the next step. Written
+// atomically: a kill at any moment leaves the previous checkpoint whole.
+
+#include <ATen/core/Tensor.h>
 
 #include <string>
 #include <vector>
@@ -20,6 +24,8 @@ struct TrainingState {
   std::vector<EpochStats> history;  // one entry per finished epoch
   int64_t average_updates = 0;      // steps folded into the weight average (train.ema_decay)
   int64_t world_size = 1;           // ranks that trained it (data-parallel runs)
+  int64_t step = 0;                 // steps done of epoch + 1 (a run stopped mid-epoch), else 0
+  at::Tensor partial;               // when step > 0: one float64 row per rank (train/trainer.cpp)
 };
 
 /// `average`: the weight average's model when train.ema_decay is on, else nullptr.
