@@ -296,6 +296,60 @@ TEST_F(Cli, SignalsStopTrainingResumablyWith130Or143) {
   }
 }
 
+// A full disk: the run folder on a tmpfs with room for the first epoch's files only. A later write
+// fails with one error line naming the file (exit 1); the previous checkpoint and history stay
+// whole, no temporary file is left; once there is room again, --resume ends as an uninterrupted run
+// does. A read-only run folder is one error line too. (The file systems are mounted in a private
+// mount namespace: unshare -rm, no privileges needed where user namespaces are allowed.)
+TEST_F(Cli, AFullOrReadOnlyDiskIsOneErrorAndTheRunResumesOnceThereIsRoom) {
+  if (testing::run_command("unshare -rm true").status != 0) {
+    MNIST_SKIP_OR_REQUIRE("unshare -rm is not allowed here (user namespaces)");
+  }
+  TempDir tmp;
+  const std::string base = kTrain + " --config " + q(config()) + " --set train.epochs=3";
+  ASSERT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+  fs::create_directories(tmp / "disk");
+  fs::create_directories(tmp / "ro");
+  // One epoch writes config, meta, best_model (~100 kB) and checkpoint (~310 kB): 480 kB has no
+  // room for a second epoch's temporary file next to them.
+  const std::string script =
+      "set -u; D=" + q(tmp / "disk") + "; R=" + q(tmp / "ro") + "; O=" + q(tmp.path()) +
+      "; mount -t tmpfs -o size=480k tmpfs \"$D\" || exit 99; " + base +
+      " --run-dir \"$D/run\" >\"$O/full.out\" 2>\"$O/full.err\"; echo $? >\"$O/full.status\"; "
+      "cp -r \"$D/run\" \"$O/after_full\"; "
+      // A read-only copy of the stopped run: --resume cannot even note itself in meta.json.
+      "mount -t tmpfs tmpfs \"$R\" && cp -r \"$D/run\" \"$R/run\" && "
+      "mount -o remount,ro \"$R\" && " +
+      kTrain + " --resume \"$R/run\" >/dev/null 2>\"$O/ro.err\"; echo $? >\"$O/ro.status\"; " +
+      "mount -o remount,size=64m \"$D\" && " + kTrain + " --resume \"$D/run\" >\"$O/room.out\" " +
+      "2>\"$O/room.err\"; echo $? >\"$O/room.status\"; cp -r \"$D/run\" \"$O/final\"";
+  const auto r = testing::run_command("unshare -rm sh -c " + q(script));
+  ASSERT_NE(r.status, 99) << "tmpfs mount failed: " << r.err;
+
+  const auto status = [&](const std::string& name) {
+    return std::stoi(testing::read_bytes(tmp / (name + ".status")));
+  };
+  // The full disk: exit 1, one line naming a file of the run folder and the reason.
+  testing::CommandResult full{status("full"), testing::read_bytes(tmp / "full.out"),
+                              testing::read_bytes(tmp / "full.err")};
+  testing::expect_one_error_line(full, 1, "No space left on device");
+  EXPECT_NE(full.err.find(tmp / "disk/run/"), std::string::npos) << full.err;
+  EXPECT_EQ(temporaries(tmp / "after_full"), "");
+  EXPECT_FALSE(fs::exists(tmp / "after_full/metrics.json"));
+  const auto rows = testing::lines(testing::read_bytes(tmp / "after_full/history.csv"));
+  ASSERT_GE(rows.size(), 2u);  // the epochs whose checkpoint was written
+  // The read-only folder: exit 1, one line naming meta.json.
+  testing::CommandResult ro{status("ro"), "", testing::read_bytes(tmp / "ro.err")};
+  testing::expect_one_error_line(ro, 1, "Read-only file system");
+  EXPECT_NE(ro.err.find("meta.json"), std::string::npos) << ro.err;
+  // Room again: the run resumes from the kept checkpoint and ends as the uninterrupted one.
+  ASSERT_EQ(status("room"), 0) << testing::read_bytes(tmp / "room.err");
+  EXPECT_EQ(without_times(testing::read_bytes(tmp / "final/history.csv")),
+            without_times(testing::read_bytes(tmp / "whole/history.csv")));
+  EXPECT_EQ(testing::read_bytes(tmp / "final/metrics.json"),
+            testing::read_bytes(tmp / "whole/metrics.json"));
+}
+
 TEST_F(Cli, KilledRunResumesToTheSameResult) {
   TempDir tmp;
   testing::write_synthetic_mnist(tmp / "data", 12000, 500);

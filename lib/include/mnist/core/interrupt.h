@@ -43,8 +43,8 @@ class Interrupted : public std::runtime_error {
   int signal_;
 };
 
-/// While alive, the temporary file at `path` is removed if the process is ended by a signal (at most
-/// a few at a time: further ones are not tracked). `path` must outlive the guard.
+/// While alive, the temporary file at `path` is removed if the process is ended by a signal (at
+/// most a few at a time: further ones are not tracked). `path` must outlive the guard.
 class TempFileGuard {
  public:
   explicit TempFileGuard(const char* path);
