@@ -1,14 +1,22 @@
 // The training loop: it learns, it is deterministic, an interrupted run resumes to exactly the
 // result of an uninterrupted one, divergence is an error, and a corrupt checkpoint is refused.
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
 #include "mnist/train/optim.h"
+#include "mnist/train/thread_governor.h"
 #include "mnist/train/trainer.h"
 #include "support.h"
 #include "train_fixture.h"
@@ -123,6 +131,102 @@ TEST_F(TrainTest, AStopInTheLastStepEndsTheEpochFirst) {
   }
   clear_stop_request();
   EXPECT_EQ(steps.steps, 0);
+}
+
+// The governor trains with one thread while other processes' runnable tasks leave too few free
+// cores, and goes back after five quiet looks in a row; it puts the configured count back.
+TEST(ThreadGovernor, OneThreadWhileTheCoresAreBusyThenBackAfterQuietLooks) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  int others = 0;  // what the governor sees at its next look
+  {
+    ThreadGovernor g(
+        2, true, [&] { return others; }, /*cores=*/4, /*period=*/10);
+    const auto steps = [&](int n) {
+      for (int i = 0; i < n; ++i) g.step_done();
+      return at::get_num_threads();  // what the governor really set
+    };
+    others = 2;  // 4 cores, 2 busy elsewhere: room for our 2
+    EXPECT_EQ(steps(30), 2);
+    others = 3;
+    EXPECT_EQ(steps(9), 2);  // no look yet
+    EXPECT_EQ(steps(1), 1);
+    others = 0;
+    EXPECT_EQ(steps(40), 1);  // four quiet looks
+    EXPECT_EQ(steps(10), 2);  // the fifth
+    others = 5;
+    EXPECT_EQ(steps(10), 1);
+  }
+  EXPECT_EQ(at::get_num_threads(), 2);
+  {
+    others = 9;
+    ThreadGovernor off(
+        2, false, [&] { return others; }, 4, 10);
+    for (int i = 0; i < 50; ++i) off.step_done();
+    EXPECT_EQ(at::get_num_threads(), 2);
+  }
+  at::set_num_threads(before);
+}
+
+// Processes that keep cores busy (as a compiler would) while alive.
+class BusyProcesses {
+ public:
+  explicit BusyProcesses(int n) {
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        for (volatile uint64_t x = 0;; x = x + 1) {
+        }
+      }
+      pids_.push_back(pid);
+    }
+  }
+  ~BusyProcesses() {
+    for (const pid_t pid : pids_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// What the governor counts, on this machine: two busy processes are runnable tasks elsewhere.
+TEST(ThreadGovernor, CountsOtherProcessesRunnableTasks) {
+  int most = 0;
+  {
+    const BusyProcesses busy(2);
+    for (int i = 0; i < 20; ++i) {
+      most = std::max(most, runnable_elsewhere());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  EXPECT_GE(most, 2);
+  EXPECT_GE(usable_cores(), 1);
+}
+
+// Training while the governor switches between two threads and one gives exactly the results of one
+// fixed thread count (the first layer is large enough for the step to split its products).
+TEST_F(TrainTest, AdaptiveThreadsDoNotChangeTheResults) {
+  const int before = at::get_num_threads();
+  config_.model.hidden_sizes = {64};
+  config_.train.epochs = 8;  // 256 steps: the look at step 200 sees the busy processes
+  TrainObserver quiet;
+  at::set_num_threads(2);
+  const auto adaptive = [&] {
+    const BusyProcesses busy(2);
+    return train_in(runs_ / "adaptive", quiet);
+  }();
+  config_.train.adaptive_threads = false;
+  const auto two = train_in(runs_ / "two", quiet);
+  at::set_num_threads(1);
+  const auto one = train_in(runs_ / "one", quiet);
+  at::set_num_threads(before);
+  expect_same_history(adaptive.history, two.history);
+  expect_same_history(adaptive.history, one.history);
+  expect_same_weights(adaptive.model, two.model);
+  expect_same_weights(adaptive.model, one.model);
 }
 
 TEST_F(TrainTest, CorruptCheckpointIsADataErrorNamingIt) {

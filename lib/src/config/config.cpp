@@ -183,6 +183,7 @@ Config convert(const json& j, const std::string& source) {
     }
     s.number("ema_decay", c.train.ema_decay, 0.0, 1.0, /*max_inclusive=*/false);
     s.boolean("fast_step", c.train.fast_step);
+    s.boolean("adaptive_threads", c.train.adaptive_threads);
   });
   r.section("early_stopping", [&](ObjectReader& s) {
     s.string("monitor", c.early_stopping.monitor, {"val_accuracy", "val_loss"});
@@ -273,7 +274,8 @@ json config_to_json(const Config& c) {
         {"log_every", c.train.log_every},
         {"label_smoothing", c.train.label_smoothing},
         {"ema_decay", c.train.ema_decay},
-        {"fast_step", c.train.fast_step}}},
+        {"fast_step", c.train.fast_step},
+        {"adaptive_threads", c.train.adaptive_threads}}},
       {"early_stopping",
        {{"monitor", c.early_stopping.monitor},
         {"patience", c.early_stopping.patience},

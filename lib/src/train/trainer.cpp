@@ -22,6 +22,7 @@
 #include "mnist/train/loss.h"
 #include "mnist/train/mlp_step.h"
 #include "mnist/train/optim.h"
+#include "mnist/train/thread_governor.h"
 
 namespace mnist {
 namespace {
@@ -281,6 +282,9 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
 
   // Plain MLPs skip autograd (same arithmetic, none of its per-step overhead).
   const auto fast = MLPStep::create(config, model, batch);
+  // Its split products are bit-exact: the threads may follow the machine's load (CNN kernels'
+  // results depend on the thread count, so theirs stay as configured).
+  ThreadGovernor threads(at::get_num_threads(), config.train.adaptive_threads && fast != nullptr);
 
   // The training split lives on the device once; batches are gathered there by index.
   BatchGatherer gather(data.train.images.to(device), data.train.labels.to(device), batch);
@@ -345,6 +349,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       average_gradients(static_cast<double>(len) / static_cast<double>(global_len));
       optimizer->step();
       if (average) average->update(*model);
+      threads.step_done();
 
       const bool last = step + 1 == steps;
       const bool logs = last || (step + 1) % config.train.log_every == 0;

@@ -62,6 +62,10 @@ struct TrainConfig {
   // Plain MLPs: forward and backward written out into reused buffers (train/mlp_step.h), with the
   // same arithmetic as autograd. Off: autograd, for comparison.
   bool fast_step = true;
+  // With threads > 1 and the written-out MLP step: train with one thread while other processes'
+  // runnable tasks leave too few free cores (train/thread_governor.h). Results do not depend on it.
+  // Off: always `threads`.
+  bool adaptive_threads = true;
 };
 
 struct EarlyStoppingConfig {
