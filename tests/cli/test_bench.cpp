@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -44,13 +48,50 @@ TEST(Bench, MeasuresEveryFigureOnBothSidesAndWritesTheReport) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(testing::read_bytes(dir / "bench/bench.json"));
   ASSERT_EQ(report.at("figures").size(), 8u);
+  std::map<std::string, nlohmann::json> by_name;
   for (const auto& f : report.at("figures")) {
-    SCOPED_TRACE(f.at("name").get<std::string>());
+    const std::string name = f.at("name").get<std::string>();
+    SCOPED_TRACE(name);
+    by_name[name] = f;
     ASSERT_EQ(f.at("ours").size(), 2u);
     ASSERT_EQ(f.at("python").size(), 2u);
-    EXPECT_GT(f.at("ours_median").get<double>(), 0.0);
-    EXPECT_GT(f.at("python_median").get<double>(), 0.0);
-    EXPECT_GT(f.at("ratio").get<double>(), 0.0);
+    const auto ours = f.at("ours").get<std::vector<double>>();
+    const auto python = f.at("python").get<std::vector<double>>();
+    for (const double v : ours) EXPECT_GT(v, 0.0);
+    for (const double v : python) EXPECT_GT(v, 0.0);
+    // The summary is the samples': medians, and the ratio in the figure's direction.
+    const double om = (ours[0] + ours[1]) / 2, pm = (python[0] + python[1]) / 2;
+    EXPECT_DOUBLE_EQ(f.at("ours_median").get<double>(), om);
+    EXPECT_DOUBLE_EQ(f.at("python_median").get<double>(), pm);
+    EXPECT_DOUBLE_EQ(f.at("ratio").get<double>(),
+                     f.at("higher_is_better").get<bool>() ? om / pm : pm / om);
+  }
+  // The figures are the runs' own: our training rate is the median of the run's history.csv
+  // images/s, our accuracy its metrics.json; both sides learned the recipe (the synthetic set is
+  // easy).
+  const auto history_median = [&](const std::string& run) {
+    std::vector<double> rates;
+    const auto rows = testing::lines(testing::read_bytes(dir / ("bench/" + run + "/history.csv")));
+    for (size_t i = 1; i < rows.size(); ++i)
+      rates.push_back(std::stod(rows[i].substr(rows[i].rfind(',') + 1)));
+    std::sort(rates.begin(), rates.end());
+    return rates.size() % 2 ? rates[rates.size() / 2]
+                            : (rates[rates.size() / 2 - 1] + rates[rates.size() / 2]) / 2;
+  };
+  const auto& train =
+      by_name.at("training images/s, tutorial recipe (784-150-50-10, Adam, batch 32)");
+  EXPECT_NEAR(train.at("ours")[0].get<double>(), history_median("tutorial-1"),
+              1e-6 * history_median("tutorial-1"));
+  EXPECT_NEAR(train.at("ours")[1].get<double>(), history_median("tutorial-2"),
+              1e-6 * history_median("tutorial-2"));
+  const auto& accuracy = by_name.at("test accuracy reached by that run");
+  for (int k = 0; k < 2; ++k) {
+    const auto metrics = nlohmann::json::parse(
+        testing::read_bytes(dir / ("bench/fast-" + std::to_string(k + 1) + "/metrics.json")));
+    EXPECT_DOUBLE_EQ(accuracy.at("ours")[k].get<double>(),
+                     100.0 * metrics.at("test_accuracy").get<double>());
+    EXPECT_GT(accuracy.at("ours")[k].get<double>(), 90.0);
+    EXPECT_GT(accuracy.at("python")[k].get<double>(), 90.0);
   }
   EXPECT_NE(r.out.find("| training images/s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| predict one image file"), std::string::npos) << r.out;

@@ -61,13 +61,20 @@ TEST(MLP, GlorotInitHasZeroBiasesAndGlorotBounds) {
 
 TEST(MLP, DropoutOnlyInTrainingMode) {
   ModelConfig cfg;
+  torch::manual_seed(3);
+  auto plain = build_model(cfg, mnist_info());  // the same weights without dropout
   cfg.dropout = 0.5;
+  torch::manual_seed(3);
   auto model = build_model(cfg, mnist_info());
   const auto x = torch::rand({8, 1, 28, 28});
-  model->eval();
-  EXPECT_TRUE(torch::equal(model->forward(x), model->forward(x)));
-  model->train();
-  EXPECT_FALSE(torch::equal(model->forward(x), model->forward(x)));
+  plain->eval();
+  const auto reference = plain->forward(x);
+  model->eval();  // dropout is the identity: the plain network's output exactly
+  EXPECT_TRUE(torch::equal(model->forward(x), reference));
+  model->train();  // dropout drops: a different output at every call
+  const auto first = model->forward(x).detach();
+  EXPECT_FALSE(torch::equal(first, reference));
+  EXPECT_FALSE(torch::equal(model->forward(x).detach(), first));
 }
 
 TEST(MLP, SaveLoadGivesIdenticalOutputs) {

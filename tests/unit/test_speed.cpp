@@ -224,8 +224,9 @@ TEST(MLP, ForwardWithoutGradientsGivesTheModuleChainsBits) {
   }
   // Two threads split large batches; every logit is still the same sum.
   const auto x = torch::rand({1000, 1, 28, 28});
-  const auto one_thread = model->forward(x).detach();
   const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one_thread = model->forward(x).detach();
   at::set_num_threads(2);
   at::Tensor two_threads;
   {
@@ -242,6 +243,20 @@ TEST(MLP, ForwardWithoutGradientsGivesTheModuleChainsBits) {
 class FastPathRun : public TrainTest {};
 
 TEST_F(FastPathRun, SameHistoryAndWeightsAsAutogradAndTorchAdam) {
+  // The fast paths are really taken by this config, and really off in the second run.
+  {
+    torch::manual_seed(1);
+    auto model = build_model(config_.model, splits_.info);
+    EXPECT_NE(MLPStep::create(config_, model, config_.train.batch_size), nullptr);
+    EXPECT_NE(dynamic_cast<FusedAdam*>(make_optimizer(config_.optim, model->parameters()).get()),
+              nullptr);
+    Config off = config_;
+    off.train.fast_step = false;
+    off.optim.fused = false;
+    EXPECT_EQ(MLPStep::create(off, model, off.train.batch_size), nullptr);
+    EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(off.optim, model->parameters()).get()),
+              nullptr);
+  }
   TrainObserver quiet;
   const auto fast = train_in(runs_ / "fast", quiet);
   config_.train.fast_step = false;

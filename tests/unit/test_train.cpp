@@ -248,18 +248,30 @@ TEST_F(TrainTest, CorruptCheckpointIsADataErrorNamingIt) {
   EXPECT_THROW(train_in(runs_ / "r", quiet), DataError);
 }
 
+// One good epoch, then (resumed with lr 10) an epoch that diverges: a RunError, and the good
+// epoch's checkpoint and history stay exactly as they were.
 TEST_F(TrainTest, DivergenceIsAnErrorAndKeepsTheLastGoodCheckpoint) {
   config_.optim.name = "sgd";
-  config_.optim.lr = 10.0;
+  config_.optim.lr = 0.01;
   config_.optim.momentum = 0.99;
   config_.model.hidden_sizes = {256, 256, 256};
+  InterruptAfter stop(1);
+  EXPECT_THROW(train_in(runs_ / "nan", stop), Interrupt);
+  const std::string checkpoint = testing::read_bytes(runs_ / "nan/checkpoint.pt");
+  const std::string history = testing::read_bytes(runs_ / "nan/history.csv");
+  ASSERT_EQ(testing::lines(history).size(), 2u);
+
+  config_.optim.lr = 10.0;
   TrainObserver quiet;
   try {
     train_in(runs_ / "nan", quiet);
     FAIL() << "training with lr 10 did not diverge";
   } catch (const RunError& e) {
     EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at epoch 2"), std::string::npos) << e.what();
   }
+  EXPECT_EQ(testing::read_bytes(runs_ / "nan/checkpoint.pt"), checkpoint);
+  EXPECT_EQ(testing::read_bytes(runs_ / "nan/history.csv"), history);
   EXPECT_FALSE(std::filesystem::exists(runs_ / "nan/metrics.json"));
 }
 
