@@ -2,6 +2,8 @@
 // key path and where it came from), --set overrides with the same checks, and path resolution.
 
 #include <filesystem>
+#include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -258,6 +260,53 @@ TEST(Config, ShippedConfigsLoad) {
   EXPECT_EQ(seed.model.output, "sigmoid");
   EXPECT_EQ(seed.model.init, "glorot");
   EXPECT_DOUBLE_EQ(seed.optim.eps, 1e-7);
+}
+
+// Found by fuzzing (tests/fuzz/regressions/config/): a --set value that is not UTF-8 made
+// nlohmann's dump() throw its own type_error (exit 1, its message) instead of a UsageError naming
+// the --set.
+TEST(Config, ASetValueThatIsNotUtf8IsAUsageErrorNamingIt) {
+  testing::TempDir dir;
+  testing::write_bytes(dir / "c.json", "{}");
+  for (const std::string value : {"\xff\xfe", "abc\x80", "runs/\xc3"}) {
+    try {
+      load_config(dir / "c.json", {"data.dir=" + value});
+      ADD_FAILURE() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--set data.dir="), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+    }
+  }
+  // A non-UTF-8 string inside a wrong-typed value is shown in the message, not thrown on.
+  try {
+    load_config(dir / "c.json", {"model.hidden_sizes=[1,2]", "train.epochs=\xff"});
+    ADD_FAILURE() << "accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.epochs"), std::string::npos) << e.what();
+  }
+}
+
+// Every input the config fuzzer once failed on gives a UsageError now (its format: overrides, a NUL
+// byte, the config text).
+TEST(Config, FuzzRegressionsAreUsageErrors) {
+  testing::TempDir dir;
+  int seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(MNIST_SOURCE_DIR) +
+                                                           "/tests/fuzz/regressions/config")) {
+    const std::string bytes = testing::read_bytes(e.path().string());
+    const auto zero = bytes.find('\0');
+    if (zero == std::string::npos) continue;
+    std::vector<std::string> overrides;
+    std::stringstream lines(bytes.substr(0, zero));
+    for (std::string line; std::getline(lines, line);) overrides.push_back(line);
+    testing::write_bytes(dir / "c.json", bytes.substr(zero + 1));
+    ++seen;
+    try {
+      load_config(dir / "c.json", overrides);
+    } catch (const UsageError&) {
+    }
+  }
+  EXPECT_GE(seen, 1);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/models/factory.h"
+#include "mnist/train/checkpoint.h"
 #include "mnist/train/optim.h"
 #include "mnist/train/thread_governor.h"
 #include "mnist/train/trainer.h"
@@ -308,6 +310,29 @@ TEST(Optimizer, EachKindIsBuiltWithItsOptions) {
   o.momentum = 0.0;
   o.nesterov = true;
   EXPECT_THROW(make_optimizer(o, {w}), UsageError);
+}
+
+// Every file the checkpoint fuzzer once failed on (LibTorch's reader threw a plain
+// std::runtime_error that escaped as a crash) is a DataError naming it, as a checkpoint and as a
+// model file, loaded into the fuzzer's network (tests/fuzz/fuzz_checkpoint.cpp).
+TEST(Checkpoint, FuzzRegressionsAreDataErrors) {
+  ModelConfig m;
+  m.hidden_sizes = {8};
+  const auto& info = dataset_info("mnist");
+  auto model = build_model(m, info);
+  auto optimizer = make_optimizer(OptimConfig(), model->parameters());
+  int seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(MNIST_SOURCE_DIR) +
+                                                           "/tests/fuzz/regressions/checkpoint")) {
+    const std::string path = e.path().string();
+    if (e.path().filename().string()[0] == '.') continue;
+    ++seen;
+    EXPECT_THROW(load_checkpoint_bytes(testing::read_bytes(path), path, *model, *optimizer),
+                 DataError)
+        << path;
+    EXPECT_THROW(load_model(m, info, path), DataError) << path;
+  }
+  EXPECT_GE(seen, 1);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "mnist/core/error.h"
 #include "mnist/data/idx.h"
+#include "mnist/vision/image_io.h"
 #include "mnist/vision/preprocess.h"
 #include "mnist/vision/userset.h"
 #include "support.h"
@@ -231,6 +232,31 @@ TEST(UserSet, EveryStyleRendersWithinTheSizeRange) {
     EXPECT_GE(std::min(u.image.rows, u.image.cols), lo) << style;
     EXPECT_LE(std::max(u.image.rows, u.image.cols), hi) << style;
     expect_mnist_geometry(prep(u.image));
+  }
+}
+
+// Found by fuzzing (tests/fuzz/regressions/image/): a 43620x40 JPEG was shrunk for analysis to a
+// height of 0 pixels, and OpenCV's resize threw. Every image the fuzzer once failed on now gives a
+// 28x28 digit or a DataError.
+TEST(Preprocess, FuzzRegressionsGiveADigitOrADataError) {
+  int seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(MNIST_SOURCE_DIR) +
+                                                           "/tests/fuzz/regressions/image")) {
+    if (e.path().filename().string()[0] == '.') continue;
+    ++seen;
+    try {
+      const auto digit = preprocess_digit(read_image(e.path().string()), "x");
+      EXPECT_EQ(digit.digit.size(), cv::Size(28, 28));
+    } catch (const DataError&) {
+    }
+  }
+  EXPECT_GE(seen, 1);
+  // The shape itself: far wider than tall.
+  cv::Mat wide(40, 43620, CV_8UC1, cv::Scalar(255));
+  cv::line(wide, {20000, 5}, {20030, 35}, cv::Scalar(0), 3);
+  try {
+    preprocess_digit(wide, "wide");
+  } catch (const DataError&) {
   }
 }
 

@@ -25,6 +25,12 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
   return out;
 }
 
+// A value as error messages show it: JSON text, with bytes that are not UTF-8 (a --set value is any
+// text the shell passes) shown as U+FFFD instead of making dump() throw.
+std::string shown(const json& v) {
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 // Reads the keys of one JSON object onto struct fields, remembering which keys it consumed so that
 // finish() can reject the rest: every error names the full key path.
 class ObjectReader {
@@ -49,26 +55,26 @@ class ObjectReader {
 
   void integer(const char* key, int64_t& out, int64_t min) {
     if (const json* v = find(key)) {
-      if (!v->is_number_integer()) fail(path(key), "must be an integer, got " + v->dump());
+      if (!v->is_number_integer()) fail(path(key), "must be an integer, got " + shown(*v));
       if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-        fail(path(key), "is too large, got " + v->dump());
+        fail(path(key), "is too large, got " + shown(*v));
       }
       const auto value = v->get<int64_t>();
       if (value < min)
-        fail(path(key), "must be at least " + std::to_string(min) + ", got " + v->dump());
+        fail(path(key), "must be at least " + std::to_string(min) + ", got " + shown(*v));
       out = value;
     }
   }
 
   void number(const char* key, double& out, double min, double max, bool max_inclusive = true) {
     if (const json* v = find(key)) {
-      if (!v->is_number()) fail(path(key), "must be a number, got " + v->dump());
+      if (!v->is_number()) fail(path(key), "must be a number, got " + shown(*v));
       const double value = v->get<double>();
       const bool above = max_inclusive ? value > max : value >= max;
       if (!(value >= min) || above) {
         std::ostringstream range;
         range << "must be in [" << min << ", " << max << (max_inclusive ? "]" : ")");
-        fail(path(key), range.str() + ", got " + v->dump());
+        fail(path(key), range.str() + ", got " + shown(*v));
       }
       out = value;
     }
@@ -76,14 +82,14 @@ class ObjectReader {
 
   void boolean(const char* key, bool& out) {
     if (const json* v = find(key)) {
-      if (!v->is_boolean()) fail(path(key), "must be true or false, got " + v->dump());
+      if (!v->is_boolean()) fail(path(key), "must be true or false, got " + shown(*v));
       out = v->get<bool>();
     }
   }
 
   void string(const char* key, std::string& out, const std::vector<std::string>& allowed = {}) {
     if (const json* v = find(key)) {
-      if (!v->is_string()) fail(path(key), "must be a string, got " + v->dump());
+      if (!v->is_string()) fail(path(key), "must be a string, got " + shown(*v));
       auto value = v->get<std::string>();
       if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
         fail(path(key), "must be one of " + join(allowed, ", ") + "; got \"" + value + "\"");
@@ -94,12 +100,12 @@ class ObjectReader {
 
   void integer_list(const char* key, std::vector<int64_t>& out, int64_t min) {
     if (const json* v = find(key)) {
-      if (!v->is_array()) fail(path(key), "must be a list of integers, got " + v->dump());
+      if (!v->is_array()) fail(path(key), "must be a list of integers, got " + shown(*v));
       std::vector<int64_t> values;
       for (const auto& item : *v) {
         if (!item.is_number_integer() || item.get<int64_t>() < min) {
           fail(path(key),
-               "must be a list of integers >= " + std::to_string(min) + ", got " + v->dump());
+               "must be a list of integers >= " + std::to_string(min) + ", got " + shown(*v));
         }
         values.push_back(item.get<int64_t>());
       }
@@ -338,6 +344,11 @@ void apply_override(json& j, const std::string& assignment) {
     value = parse_json_text(text, where + ": " + key, kMaxConfigDepth);
   } else {
     value = text;  // not JSON: a plain string such as a path or a name
+    try {
+      (void)value.dump();  // the run folder's config.json must be able to hold it
+    } catch (const json::type_error&) {
+      throw UsageError(where + ": " + key + ": the value is not valid UTF-8 text");
+    }
   }
 
   json* node = &j;

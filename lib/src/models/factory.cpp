@@ -53,8 +53,14 @@ Classifier load_model(const ModelConfig& model, const DatasetInfo& info, const s
     torch::serialize::InputArchive archive;
     archive.load_from(path);
     load_weights(*net, archive, path);
+  } catch (const DataError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw DataError(path + ": cannot load model weights: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    // LibTorch's archive reader also throws plain std::runtime_error on some corrupt files (found
+    // by fuzzing: tests/fuzz/regressions/checkpoint/).
+    throw DataError(path + ": cannot load model weights: " + e.what());
   }
   return net;
 }

@@ -104,10 +104,16 @@ TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string&
       load_weights(*average, average_archive, path);
       state.average_updates = meta.value("average_updates", int64_t{0});
     }
+  } catch (const DataError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw DataError(path + ": corrupt or incompatible checkpoint: " + e.what_without_backtrace());
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": corrupt checkpoint metadata: " + e.what());
+  } catch (const std::exception& e) {
+    // LibTorch's archive reader also throws plain std::runtime_error on some corrupt files (found
+    // by fuzzing: tests/fuzz/regressions/checkpoint/).
+    throw DataError(path + ": corrupt checkpoint: " + e.what());
   }
   if (state.epoch < 0 || state.step < 0 ||
       static_cast<size_t>(state.epoch) != state.history.size()) {

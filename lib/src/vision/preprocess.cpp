@@ -337,7 +337,11 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name,
   double scale = 1.0;
   if (std::max(f.rows, f.cols) > kWorkSide) {
     scale = static_cast<double>(kWorkSide) / std::max(f.rows, f.cols);
-    cv::resize(f, f, cv::Size(), scale, scale, cv::INTER_AREA);
+    // At least one pixel each way: a very long, thin image's short side would round to none (found
+    // by fuzzing: tests/fuzz/regressions/image/).
+    const cv::Size size(std::max(1, static_cast<int>(std::lround(f.cols * scale))),
+                        std::max(1, static_cast<int>(std::lround(f.rows * scale))));
+    cv::resize(f, f, size, 0, 0, cv::INTER_AREA);
   }
   InkMap ink;
   const int channels = f.channels();
