@@ -24,3 +24,22 @@ endif()
 function(mnist_reuse_torch_pch target)
   target_precompile_headers(${target} REUSE_FROM mnist_core)
 endfunction()
+
+# Sanitizers and fuzzing (tests/fuzz/): a separate build folder with clang, for example
+#   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DMNIST_SANITIZE=ON -DMNIST_FUZZ=ON
+# (scripts/test_sanitize.sh). These flags are global on purpose: every translation unit, the
+# precompiled header included, must be built the same way. LibTorch and OpenCV are not instrumented,
+# but the memory the project touches through them is checked all the same.
+option(MNIST_SANITIZE "Build everything with AddressSanitizer + UndefinedBehaviorSanitizer" OFF)
+option(MNIST_FUZZ "Build the libFuzzer harnesses (clang; instruments the code for coverage)" OFF)
+if(MNIST_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(MNIST_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "MNIST_FUZZ needs clang (libFuzzer): -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

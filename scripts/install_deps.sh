@@ -15,6 +15,7 @@ packages=(
   libcli11-dev                      # command-line parsing of the apps
   libgtest-dev                      # the test suite
   clang-format                      # the style check of the test script in CI
+  clang-14 libclang-rt-14-dev       # the sanitizer and fuzzing build (scripts/test_sanitize.sh)
   ca-certificates curl              # the data fetch from a mirror, where the internet is reachable
   jupyter-nbconvert python3-ipykernel python3-nbformat  # running the notebooks (and their test)
   python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
