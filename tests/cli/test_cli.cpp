@@ -240,13 +240,24 @@ std::string without_times(const std::string& csv) {
   return out;
 }
 
-// Names of the temporary files of atomic writes left in `dir` (none may be).
-std::string temporaries(const std::string& dir) {
-  std::string found;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) found += e.path().string();
-  }
-  return found;
+// Expects run folder `run` to have ended as `whole` did: every history column but the timings, and
+// metrics.json byte for byte.
+void expect_same_result(const std::string& run, const std::string& whole) {
+  EXPECT_EQ(without_times(testing::read_bytes(run + "/history.csv")),
+            without_times(testing::read_bytes(whole + "/history.csv")));
+  EXPECT_EQ(testing::read_bytes(run + "/metrics.json"),
+            testing::read_bytes(whole + "/metrics.json"));
+}
+
+// A training command long enough to interrupt (4 epochs of 12,000 synthetic images, written into
+// `tmp`/data), without --run-dir; its uninterrupted run is trained into `tmp`/whole.
+std::string interruptible_run(const TempDir& tmp, const std::string& config) {
+  testing::write_synthetic_mnist(tmp / "data", 12000, 500);
+  const std::string base = kTrain + " --config " + q(config) +
+                           " --set data.dir=" + q(tmp / "data") +
+                           " --set train.epochs=4 --set 'model.hidden_sizes=[128]'";
+  EXPECT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+  return base;
 }
 
 // Ctrl-C (SIGINT) or SIGTERM while training: the step finishes, the checkpoint keeps it, one line
@@ -254,11 +265,8 @@ std::string temporaries(const std::string& dir) {
 // temporary file is left, and the resumed run ends exactly as the uninterrupted one.
 TEST_F(Cli, SignalsStopTrainingResumablyWith130Or143) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 12000, 500);
-  const std::string base = kTrain + " --config " + q(config()) +
-                           " --set data.dir=" + q(tmp / "data") +
-                           " --set train.epochs=4 --set 'model.hidden_sizes=[128]'";
-  ASSERT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+  const std::string base = interruptible_run(tmp, config());
+  ASSERT_FALSE(HasFailure());
 
   struct Case {
     const char* name;
@@ -275,7 +283,7 @@ TEST_F(Cli, SignalsStopTrainingResumablyWith130Or143) {
         std::chrono::seconds(120)));
     for (int k = 0; k < c.count; ++k) ASSERT_EQ(::kill(train.pid(), c.signal), 0);
     ASSERT_EQ(train.wait(std::chrono::seconds(60)), c.status) << train.err();
-    EXPECT_EQ(temporaries(run), "");
+    EXPECT_EQ(testing::temporary_files(run), "");
     ASSERT_FALSE(fs::exists(run + "/metrics.json")) << "the run finished before the signal";
     if (c.count == 1) {
       const auto err = testing::lines(train.err());
@@ -289,10 +297,7 @@ TEST_F(Cli, SignalsStopTrainingResumablyWith130Or143) {
     }
     const auto resumed = testing::run_command(kTrain + " --resume " + q(run));
     ASSERT_EQ(resumed.status, 0) << resumed.err;
-    EXPECT_EQ(without_times(testing::read_bytes(run + "/history.csv")),
-              without_times(testing::read_bytes(tmp / "whole/history.csv")));
-    EXPECT_EQ(testing::read_bytes(run + "/metrics.json"),
-              testing::read_bytes(tmp / "whole/metrics.json"));
+    expect_same_result(run, tmp / "whole");
   }
 }
 
@@ -334,7 +339,7 @@ TEST_F(Cli, AFullOrReadOnlyDiskIsOneErrorAndTheRunResumesOnceThereIsRoom) {
                               testing::read_bytes(tmp / "full.err")};
   testing::expect_one_error_line(full, 1, "No space left on device");
   EXPECT_NE(full.err.find(tmp / "disk/run/"), std::string::npos) << full.err;
-  EXPECT_EQ(temporaries(tmp / "after_full"), "");
+  EXPECT_EQ(testing::temporary_files(tmp / "after_full"), "");
   EXPECT_FALSE(fs::exists(tmp / "after_full/metrics.json"));
   const auto rows = testing::lines(testing::read_bytes(tmp / "after_full/history.csv"));
   ASSERT_GE(rows.size(), 2u);  // the epochs whose checkpoint was written
@@ -344,19 +349,13 @@ TEST_F(Cli, AFullOrReadOnlyDiskIsOneErrorAndTheRunResumesOnceThereIsRoom) {
   EXPECT_NE(ro.err.find("meta.json"), std::string::npos) << ro.err;
   // Room again: the run resumes from the kept checkpoint and ends as the uninterrupted one.
   ASSERT_EQ(status("room"), 0) << testing::read_bytes(tmp / "room.err");
-  EXPECT_EQ(without_times(testing::read_bytes(tmp / "final/history.csv")),
-            without_times(testing::read_bytes(tmp / "whole/history.csv")));
-  EXPECT_EQ(testing::read_bytes(tmp / "final/metrics.json"),
-            testing::read_bytes(tmp / "whole/metrics.json"));
+  expect_same_result(tmp / "final", tmp / "whole");
 }
 
 TEST_F(Cli, KilledRunResumesToTheSameResult) {
   TempDir tmp;
-  testing::write_synthetic_mnist(tmp / "data", 12000, 500);
-  const std::string base = kTrain + " --config " + q(config()) +
-                           " --set data.dir=" + q(tmp / "data") +
-                           " --set train.epochs=4 --set 'model.hidden_sizes=[128]'";
-  ASSERT_EQ(testing::run_command(base + " --run-dir " + q(tmp / "whole")).status, 0);
+  const std::string base = interruptible_run(tmp, config());
+  ASSERT_FALSE(HasFailure());
 
   const auto started = testing::run_command("exec " + base + " --run-dir " + q(tmp / "cut") +
                                             " >/dev/null 2>&1 & echo $!");
@@ -374,10 +373,7 @@ TEST_F(Cli, KilledRunResumesToTheSameResult) {
 
   const auto resumed = testing::run_command(kTrain + " --resume " + q(tmp / "cut"));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
-  EXPECT_EQ(without_times(testing::read_bytes(tmp / "cut/history.csv")),
-            without_times(testing::read_bytes(tmp / "whole/history.csv")));
-  EXPECT_EQ(testing::read_bytes(tmp / "cut/metrics.json"),
-            testing::read_bytes(tmp / "whole/metrics.json"));
+  expect_same_result(tmp / "cut", tmp / "whole");
 }
 
 TEST_F(Cli, EvalOfABrokenRunFolderExitsOne) {

@@ -75,6 +75,14 @@ std::string Background::err() const {
   return read_bytes(err_);
 }
 
+std::string temporary_files(const std::string& dir) {
+  std::string found;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) found += e.path().string();
+  }
+  return found;
+}
+
 bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (!done()) {

@@ -80,6 +80,10 @@ class Background {
 /// Polls `done` every 10 ms; false when it has not become true within `limit`.
 bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit);
 
+/// The paths of atomic writes' temporary files (".tmp." in the name) under `dir`, concatenated:
+/// "" when none was left behind.
+std::string temporary_files(const std::string& dir);
+
 /// Lines of `text` (without the newline characters).
 std::vector<std::string> lines(const std::string& text);
 

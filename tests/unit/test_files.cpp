@@ -36,14 +36,6 @@ void expect_error(F f, std::initializer_list<std::string> fragments) {
   }
 }
 
-std::string temporaries(const std::string& dir) {
-  std::string found;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) found += e.path().string();
-  }
-  return found;
-}
-
 TEST(Files, ReadsAreCappedRawAndAfterDecompression) {
   TempDir dir;
   const std::string raw = dir / "raw.bin";
@@ -83,7 +75,7 @@ TEST(Files, AtomicWritesReplaceWholeAndLeaveNoTemporary) {
   EXPECT_EQ(testing::read_bytes(path), "second");
   write_file_atomic(path, "");
   EXPECT_EQ(testing::read_bytes(path), "");
-  EXPECT_EQ(temporaries(dir.path()), "");
+  EXPECT_EQ(testing::temporary_files(dir.path()), "");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
@@ -94,7 +86,7 @@ TEST(Files, AtomicWritesReplaceWholeAndLeaveNoTemporary) {
   testing::write_bytes(dir / "taken/inside", "keep");
   expect_error<RunError>([&] { write_file_atomic(dir / "taken", "y"); },
                          {dir / "taken", "cannot replace"});
-  EXPECT_EQ(temporaries(dir.path()), "");
+  EXPECT_EQ(testing::temporary_files(dir.path()), "");
   EXPECT_EQ(testing::read_bytes(dir / "taken/inside"), "keep");
 }
 
