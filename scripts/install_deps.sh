@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev                   # makes libblas.so.3 OpenBLAS, not the slow reference BLAS
   nlohmann-json3-dev                # JSON configs, metrics, run-folder files
   zlib1g-dev                        # reading .gz IDX files
+  libzip-dev                        # checking checkpoint/model files before LibTorch parses them
   dataset-fashion-mnist             # Fashion-MNIST, the second data set (.gz IDX files)
   libopencv-dev                     # figures (PNG), image decoding, preprocessing, the window
   libcli11-dev                      # command-line parsing of the apps

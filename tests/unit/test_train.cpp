@@ -335,5 +335,47 @@ TEST(Checkpoint, FuzzRegressionsAreDataErrors) {
   EXPECT_GE(seen, 1);
 }
 
+// LibTorch's reader skips the archive members' CRC-32s: without the check in front of it, a changed
+// weight loads silently (and a changed TorchScript member can crash its parser).
+TEST(Checkpoint, AChangedWeightByteIsRefusedNotLoaded) {
+  ModelConfig m;
+  m.hidden_sizes = {8};
+  const auto& info = dataset_info("mnist");
+  auto model = build_model(m, info);
+  auto optimizer = make_optimizer(OptimConfig(), model->parameters());
+  testing::TempDir dir;
+  const std::string checkpoint = dir / "checkpoint.pt", weights = dir / "model.pt";
+  TrainingState state;
+  save_checkpoint(checkpoint, *model, *optimizer, state);
+  save_model(model, weights);
+  const auto first = model->parameters().front().contiguous();
+  const std::string needle(static_cast<const char*>(first.data_ptr()),
+                           static_cast<size_t>(first.numel()) * first.element_size());
+  for (const auto& path : {checkpoint, weights}) {
+    std::string bytes = testing::read_bytes(path);
+    // The intact files load.
+    if (path == checkpoint) {
+      EXPECT_NO_THROW(load_checkpoint_bytes(bytes, path, *model, *optimizer));
+    } else {
+      EXPECT_NO_THROW(load_model(m, info, path));
+    }
+    const size_t at = bytes.find(needle);
+    ASSERT_NE(at, std::string::npos) << path;
+    bytes[at + needle.size() / 2] ^= 0x10;
+    testing::write_bytes(path, bytes);
+    try {
+      if (path == checkpoint) {
+        load_checkpoint_bytes(bytes, path, *model, *optimizer);
+      } else {
+        load_model(m, info, path);
+      }
+      ADD_FAILURE() << path << ": a changed weight loaded";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": corrupt"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("CRC"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnist

@@ -6,11 +6,15 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/io/archive.h"
 #include "mnist/io/files.h"
 #include "mnist/models/cnn.h"
 #include "mnist/models/mlp.h"
 
 namespace mnist {
+namespace {
+constexpr uint64_t kMaxModelBytes = uint64_t{1} << 34;  // far above any model here
+}  // namespace
 
 Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
   if (model.type == "mlp") {
@@ -49,9 +53,12 @@ Classifier load_model(const ModelConfig& model, const DatasetInfo& info, const s
   auto net = build_model(model, info);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw DataError(path + ": not found");
+  const auto data = read_file_bytes(path, kMaxModelBytes);
+  const std::string bytes(data.begin(), data.end());
+  check_torch_archive(bytes, path);
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size());
     load_weights(*net, archive, path);
   } catch (const DataError&) {
     throw;

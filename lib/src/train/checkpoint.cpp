@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/io/archive.h"
 #include "mnist/io/files.h"
 #include "mnist/models/factory.h"
 
@@ -66,6 +67,7 @@ TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string&
                                     ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                                     ClassifierImpl* average) {
   TrainingState state;
+  check_torch_archive(bytes, path);
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
     // Tensors are mapped to the model's device as they are read: Module::load would otherwise swap
