@@ -376,6 +376,31 @@ TEST_F(Cli, KilledRunResumesToTheSameResult) {
   expect_same_result(tmp / "cut", tmp / "whole");
 }
 
+TEST_F(Cli, EvalSetEvaluatesOnOtherDataAndRefusesWhatDoesNotFit) {
+  TempDir tmp;
+  testing::write_synthetic_mnist(tmp / "other", 100, 60, /*gzip=*/true, /*seed=*/11);
+  const auto r = testing::run_command(kEval + " --run " + q(run()) +
+                                      " --set data.dir=" + q(tmp / "other") + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json printed = json::parse(r.out);
+  EXPECT_EQ(printed["num_samples"], 60);  // the other set's test split, not the run's 200
+  int64_t total = 0;
+  for (const auto& row : printed["confusion_matrix"])
+    for (const auto& v : row) total += v.get<int64_t>();
+  EXPECT_EQ(total, 60);
+  EXPECT_GT(printed["test_accuracy"].get<double>(), 0.8);  // the same classes, other noise
+  EXPECT_EQ(json::parse(testing::read_bytes(run() + "/metrics.json"))["num_samples"], 200);
+  // A model the weights do not fit, a key that does not exist, data that is not there.
+  expect_one_error_line(
+      testing::run_command(kEval + " --run " + q(run()) + " --set model.hidden_sizes=[64]"), 1,
+      run() + "/model.pt");
+  expect_one_error_line(testing::run_command(kEval + " --run " + q(run()) + " --set train.nope=1"),
+                        2, "train.nope");
+  expect_one_error_line(
+      testing::run_command(kEval + " --run " + q(run()) + " --set data.dir=" + q(tmp / "none")), 1,
+      tmp / "none");
+}
+
 TEST_F(Cli, EvalOfABrokenRunFolderExitsOne) {
   TempDir tmp;
   fs::copy(run(), tmp / "run", fs::copy_options::recursive);

@@ -17,7 +17,7 @@ namespace {
 
 using testing::TempDir;
 
-Config tiny(const std::string& data_dir, int epochs) {
+inline Config tiny(const std::string& data_dir, int epochs) {
   return config_from_json(nlohmann::json::parse(testing::tiny_config(data_dir, epochs)), "tiny");
 }
 
@@ -61,7 +61,8 @@ std::string interrupted_message(F train) {
   return "";
 }
 
-void expect_same_history(const std::vector<EpochStats>& a, const std::vector<EpochStats>& b) {
+inline void expect_same_history(const std::vector<EpochStats>& a,
+                                const std::vector<EpochStats>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].epoch, b[i].epoch);
@@ -73,7 +74,7 @@ void expect_same_history(const std::vector<EpochStats>& a, const std::vector<Epo
   }
 }
 
-void expect_same_weights(const Classifier& a, const Classifier& b) {
+inline void expect_same_weights(const Classifier& a, const Classifier& b) {
   const auto pa = a->parameters(), pb = b->parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t i = 0; i < pa.size(); ++i)

@@ -22,7 +22,6 @@ constexpr int kChart = 330;
 constexpr int kWidth = kMargin * 4 + kPanel + 28 * kInputScale + kChart;
 constexpr int kHeight = kHeader + kMargin + kPanel + 30 + kFooter;
 const cv::Scalar kPanelBg(238, 238, 238);
-const cv::Scalar kGreen(60, 160, 44);
 
 /// Any decoded image as 8-bit BGR for display; transparency shown over a light checkerboard.
 cv::Mat displayable(const cv::Mat& image) {

@@ -14,6 +14,7 @@ inline const cv::Scalar kGrid(225, 225, 225);
 inline const cv::Scalar kAxis(90, 90, 90);
 inline const cv::Scalar kBlue(180, 119, 31);    // matplotlib's C0, in BGR
 inline const cv::Scalar kOrange(14, 127, 255);  // matplotlib's C1
+inline const cv::Scalar kGreen(44, 160, 44);    // matplotlib's C2
 inline const cv::Scalar kRed(40, 39, 214);      // matplotlib's C3
 
 /// Text with its centre (horizontally) at x and its baseline at y.
