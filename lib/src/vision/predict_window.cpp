@@ -255,14 +255,18 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
   // Arrow keys as the highgui backends report them: X11 keysyms (GTK), Qt key codes, Windows.
   constexpr int kLeft[] = {65361, 0x01000012, 2424832};
   constexpr int kRight[] = {65363, 0x01000014, 2555904};
+  // The canvas's prediction, once per change (strokes that arrived since the last look).
+  const auto predict_canvas = [&] {
+    state.changed = false;
+    try {
+      drawn = predict_image(predictor, state.canvas, "canvas", pipeline);
+    } catch (const DataError&) {
+      drawn = ImageResult();  // blank canvas: nothing to predict yet
+    }
+  };
   while (true) {
     if (drawing && state.changed) {
-      state.changed = false;
-      try {
-        drawn = predict_image(predictor, state.canvas, "canvas", pipeline);
-      } catch (const DataError&) {
-        drawn = ImageResult();  // blank canvas: nothing to predict yet
-      }
+      predict_canvas();
       dirty = true;
     }
     if (dirty) {
@@ -298,6 +302,9 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
     }
   }
   cv::destroyAllWindows();
+  // A quit key can arrive with the last strokes, before they were predicted: the result is the
+  // canvas as the user left it.
+  if (drawing && state.changed) predict_canvas();
   return drawn;
 }
 
