@@ -30,30 +30,35 @@ std::string q(const std::string& s) {
   return testing::quote(s);
 }
 
-// One synthetic data set and one finished run, shared by the tests that only read them.
+// One synthetic data set and one finished run, shared by the tests that only read them (and by
+// every process of this suite: testing::SharedDir).
 class Cli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    testing::write_synthetic_mnist(*dir_ / "data", 500, 200);
-    testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data"));
-    const auto r = testing::run_command(kTrain + " --config " + q(*dir_ / "tiny.json") +
-                                        " --run-dir " + q(*dir_ / "run"));
-    ASSERT_EQ(r.status, 0) << r.out << r.err;
-    train_out_ = new std::string(r.out);
+    try {
+      dir_ = new testing::SharedDir("cli", [](const std::string& dir) {
+        testing::write_synthetic_mnist(dir + "/data", 500, 200);
+        testing::write_bytes(dir + "/tiny.json", testing::tiny_config(dir + "/data"));
+        const auto r = testing::run_command(kTrain + " --config " + q(dir + "/tiny.json") +
+                                            " --run-dir " + q(dir + "/run"));
+        if (r.status != 0) throw std::runtime_error("training failed: " + r.out + r.err);
+        testing::write_bytes(dir + "/train.out", r.out);
+      });
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    delete train_out_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
+  // A failed fixture fails every test (GoogleTest would otherwise report them skipped).
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
   static std::string path(const std::string& name) { return *dir_ / name; }
   static std::string config() { return path("tiny.json"); }
   static std::string run() { return path("run"); }
-  static TempDir* dir_;
-  static std::string* train_out_;
+  static testing::SharedDir* dir_;
+  static std::string setup_error_;
 };
-TempDir* Cli::dir_ = nullptr;
-std::string* Cli::train_out_ = nullptr;
+testing::SharedDir* Cli::dir_ = nullptr;
+std::string Cli::setup_error_;
 
 TEST_F(Cli, TrainWritesACompleteRunFolder) {
   for (const char* f : {"config.json", "meta.json", "model.pt", "checkpoint.pt", "history.csv",
@@ -83,8 +88,9 @@ TEST_F(Cli, TrainWritesACompleteRunFolder) {
   EXPECT_GT(metrics["test_accuracy"].get<double>(), 0.9);
   EXPECT_EQ(metrics["confusion_matrix"].size(), 10u);
   EXPECT_EQ(testing::lines(testing::read_bytes(run() + "/predictions.csv")).size(), 201u);
-  EXPECT_NE(train_out_->find("test accuracy"), std::string::npos);
-  EXPECT_NE(train_out_->find(run()), std::string::npos);  // tells the user where the run is
+  const std::string train_out = testing::read_bytes(path("train.out"));
+  EXPECT_NE(train_out.find("test accuracy"), std::string::npos);
+  EXPECT_NE(train_out.find(run()), std::string::npos);  // tells the user where the run is
 }
 
 TEST_F(Cli, EvalJsonIsOneLineWithTheKeysOfMetricsJson) {
@@ -151,23 +157,25 @@ TEST_F(Cli, CommandLineErrorsExitTwo) {
 }
 
 TEST_F(Cli, BadKeyInAConfigFileNamesFileAndKey) {
-  testing::write_bytes(path("bad.json"), R"({"train": {"epochs": 1, "batchsize": 8}})");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("bad.json"))), 2,
-                        path("bad.json") + ": train.batchsize: unknown key");
-  testing::write_bytes(path("broken.json"), "{ \"seed\": ");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("broken.json"))), 2,
-                        path("broken.json"));
+  TempDir tmp;
+  testing::write_bytes(tmp / "bad.json", R"({"train": {"epochs": 1, "batchsize": 8}})");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(tmp / "bad.json")), 2,
+                        tmp / "bad.json" + ": train.batchsize: unknown key");
+  testing::write_bytes(tmp / "broken.json", "{ \"seed\": ");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(tmp / "broken.json")), 2,
+                        tmp / "broken.json");
 }
 
 // Found by trying it: this killed mnist-train with SIGSEGV, and 1e400 was exit 1.
 TEST_F(Cli, HostileConfigsAreOneErrorLineAndExitTwo) {
+  TempDir tmp;
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  testing::write_bytes(path("deep.json"), R"({"train": {"epochs": )" + deep + "}}");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("deep.json"))), 2,
-                        path("deep.json") + ": nested deeper than 32 levels");
-  testing::write_bytes(path("huge.json"), R"({"train": {"epochs": 1e400}})");
-  expect_one_error_line(testing::run_command(kTrain + " --config " + q(path("huge.json"))), 2,
-                        path("huge.json") + ": train.epochs: number out of range");
+  testing::write_bytes(tmp / "deep.json", R"({"train": {"epochs": )" + deep + "}}");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(tmp / "deep.json")), 2,
+                        tmp / "deep.json" + ": nested deeper than 32 levels");
+  testing::write_bytes(tmp / "huge.json", R"({"train": {"epochs": 1e400}})");
+  expect_one_error_line(testing::run_command(kTrain + " --config " + q(tmp / "huge.json")), 2,
+                        tmp / "huge.json" + ": train.epochs: number out of range");
 }
 
 TEST_F(Cli, ExistingRunFolderIsNeverOverwritten) {

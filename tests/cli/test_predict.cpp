@@ -29,32 +29,42 @@ using testing::quote;
 const std::string kTrain = MNIST_TRAIN_BIN;
 const std::string kPredict = std::string("env -u DISPLAY -u WAYLAND_DISPLAY ") + MNIST_PREDICT_BIN;
 
+// One finished run and a folder of images, shared by every process of this suite (SharedDir).
 class Predict : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir;
-    testing::write_synthetic_mnist(*dir_ / "data", 300, 50);
-    testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data", 1));
-    const auto r = testing::run_command(kTrain + " --config " + quote(*dir_ / "tiny.json") +
-                                        " --run-dir " + quote(*dir_ / "run"));
-    ASSERT_EQ(r.status, 0) << r.out << r.err;
-    // Two good images (a digit-like ring, dark on white and light on black) in a folder with a
-    // file that is not an image.
-    fs::create_directories(*dir_ / "good");
-    cv::Mat img(80, 60, CV_8UC1, cv::Scalar(255));
-    cv::circle(img, {30, 40}, 20, cv::Scalar(0), 6);
-    cv::imwrite(*dir_ / "good/b.png", img);
-    cv::imwrite(*dir_ / "good/a.jpg", 255 - img);
-    testing::write_bytes(*dir_ / "good/notes.txt", "not an image, not listed");
+    try {
+      dir_ = new testing::SharedDir("predict", [](const std::string& dir) {
+        testing::write_synthetic_mnist(dir + "/data", 300, 50);
+        testing::write_bytes(dir + "/tiny.json", testing::tiny_config(dir + "/data", 1));
+        const auto r = testing::run_command(kTrain + " --config " + quote(dir + "/tiny.json") +
+                                            " --run-dir " + quote(dir + "/run"));
+        if (r.status != 0) throw std::runtime_error("training failed: " + r.out + r.err);
+        // Two good images (a digit-like ring, dark on white and light on black) in a folder with
+        // a file that is not an image.
+        fs::create_directories(dir + "/good");
+        cv::Mat img(80, 60, CV_8UC1, cv::Scalar(255));
+        cv::circle(img, {30, 40}, 20, cv::Scalar(0), 6);
+        cv::imwrite(dir + "/good/b.png", img);
+        cv::imwrite(dir + "/good/a.jpg", 255 - img);
+        testing::write_bytes(dir + "/good/notes.txt", "not an image, not listed");
+      });
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
   }
   static void TearDownTestSuite() { delete dir_; }
+  // A failed fixture fails every test (GoogleTest would otherwise report them skipped).
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
   static std::string path(const std::string& name) { return *dir_ / name; }
   static std::string predict(const std::string& args) {
     return kPredict + " --run " + quote(path("run")) + " " + args;
   }
-  static testing::TempDir* dir_;
+  static testing::SharedDir* dir_;
+  static std::string setup_error_;
 };
-testing::TempDir* Predict::dir_ = nullptr;
+testing::SharedDir* Predict::dir_ = nullptr;
+std::string Predict::setup_error_;
 
 std::vector<json> json_lines(const std::string& out) {
   std::vector<json> v;
@@ -93,14 +103,15 @@ TEST_F(Predict, FolderOfGoodImagesGivesSortedJsonLinesAndExitZero) {
 }
 
 TEST_F(Predict, EveryBadFileIsAnErrorEntryAndTheOthersArePredicted) {
-  const auto bad = vision::write_bad_images(path("bad"));
+  testing::TempDir tmp;
+  const auto bad = vision::write_bad_images(tmp / "bad");
   std::string args = quote(path("good/b.png"));
   for (const auto& p : bad) args += " " + quote(p);
   const std::string missing = path("missing.png");
   args += " " + quote(missing) + " " + quote(path("good/a.jpg"));
   std::string unreadable = "/proc/self/mem";  // root reads any file mode; this one fails anyway
   if (geteuid() != 0) {
-    unreadable = path("locked.png");
+    unreadable = tmp / "locked.png";
     cv::imwrite(unreadable, cv::Mat(20, 20, CV_8UC1, cv::Scalar(0)));
     fs::permissions(unreadable, fs::perms::none);
   }
@@ -132,7 +143,8 @@ TEST_F(Predict, TextOutputPutsErrorsOnStderr) {
 }
 
 TEST_F(Predict, SaveInputWritesTheModelsView) {
-  const std::string out_dir = path("seen");
+  testing::TempDir tmp;
+  const std::string out_dir = tmp / "seen";
   const auto r = testing::run_command(predict("--no-window --json --top-k 5 --save-input " +
                                               quote(out_dir) + " " + quote(path("good"))));
   ASSERT_EQ(r.status, 0) << r.err;
@@ -194,7 +206,8 @@ TEST_F(Predict, UsageErrorsExitTwo) {
 }
 
 TEST_F(Predict, UnloadableModelIsOneErrorAndNoJson) {
-  const std::string broken = path("broken-run");
+  testing::TempDir tmp;
+  const std::string broken = tmp / "broken-run";
   fs::create_directories(broken);
   fs::copy_file(path("run/config.json"), broken + "/config.json");
   testing::write_bytes(broken + "/model.pt", "not a model");

@@ -191,49 +191,53 @@ class Serve : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      dir_ = new testing::TempDir;
-      testing::write_synthetic_mnist(*dir_ / "data", 300, 50);
-      testing::write_bytes(*dir_ / "tiny.json", testing::tiny_config(*dir_ / "data", 1));
-      for (const char* run : {"alpha", "beta"}) {
-        const auto r =
-            testing::run_command(kTrain + " --config " + quote(*dir_ / "tiny.json") +
-                                 " --run-dir " + quote(*dir_ / ("runs/" + std::string(run))) +
-                                 (std::string(run) == "beta" ? " --set seed=5" : ""));
-        if (r.status != 0) throw std::runtime_error("training failed: " + r.err);
+      // Two trained runs, the images and mnist-predict's answers for them: shared by every
+      // process of this suite (SharedDir). What the server writes goes into own_, per process.
+      dir_ = new testing::SharedDir("serve", [](const std::string& dir) {
+        testing::write_synthetic_mnist(dir + "/data", 300, 50);
+        testing::write_bytes(dir + "/tiny.json", testing::tiny_config(dir + "/data", 1));
+        for (const std::string run : {"alpha", "beta"}) {
+          const auto r = testing::run_command(kTrain + " --config " + quote(dir + "/tiny.json") +
+                                              " --run-dir " + quote(dir + "/runs/" + run) +
+                                              (run == "beta" ? " --set seed=5" : ""));
+          if (r.status != 0) throw std::runtime_error("training failed: " + r.err);
+        }
+        fs::create_directories(dir + "/images");
+        std::string images;
+        for (int k = 0; k < 5; ++k) {
+          const std::string p = dir + "/images/d" + std::to_string(k) + ".png";
+          cv::imwrite(p, drawing(k));
+          images += " " + quote(p);
+        }
+        // What mnist-predict --json answers for each image, per model and pipeline: the
+        // reference, one JSON line per image in expected-<name>.jsonl.
+        for (const std::string name : {"alpha", "beta", "naive"}) {
+          const std::string run = name == "naive" ? "alpha" : name;
+          const auto r = testing::run_command(kPredict + " --no-window --json" +
+                                              (name == "naive" ? " --preprocess naive" : "") +
+                                              " --run " + quote(dir + "/runs/" + run) + images);
+          if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
+          testing::write_bytes(dir + "/expected-" + name + ".jsonl", r.out);
+        }
+      });
+      own_ = new testing::TempDir;
+      for (int k = 0; k < 5; ++k)
+        images_.push_back(*dir_ / ("images/d" + std::to_string(k) + ".png"));
+      for (const std::string name : {"alpha", "beta", "naive"}) {
+        for (const auto& line :
+             testing::lines(testing::read_bytes(*dir_ / ("expected-" + name + ".jsonl"))))
+          expected_[name].push_back(json::parse(line));
+        if (expected_[name].size() != images_.size())
+          throw std::runtime_error("expected-" + name + ".jsonl: one line per image expected");
       }
-      fs::create_directories(*dir_ / "images");
-      for (int k = 0; k < 5; ++k) {
-        const std::string p = *dir_ / ("images/d" + std::to_string(k) + ".png");
-        cv::imwrite(p, drawing(k));
-        images_.push_back(p);
-      }
-      // What mnist-predict --json answers for each image, per model: the reference.
-      for (const char* run : {"alpha", "beta"}) {
-        std::string cmd =
-            kPredict + " --no-window --json --run " + quote(*dir_ / ("runs/" + std::string(run)));
-        for (const auto& p : images_) cmd += " " + quote(p);
-        const auto r = testing::run_command(cmd);
-        if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
-        const auto out = testing::lines(r.out);
-        for (size_t i = 0; i < images_.size(); ++i)
-          expected_[run].push_back(json::parse(out.at(i)));
-      }
-      {
-        std::string cmd = kPredict + " --no-window --json --preprocess naive --run " +
-                          quote(*dir_ / "runs/alpha");
-        for (const auto& p : images_) cmd += " " + quote(p);
-        const auto r = testing::run_command(cmd);
-        if (r.status != 0) throw std::runtime_error("mnist-predict failed: " + r.err);
-        for (const auto& line : testing::lines(r.out))
-          expected_["naive"].push_back(json::parse(line));
-      }
-      server_ = new ServerProcess({"--run", *dir_ / "runs", "--feedback-dir", *dir_ / "feedback"});
+      server_ = new ServerProcess({"--run", *dir_ / "runs", "--feedback-dir", *own_ / "feedback"});
     } catch (const std::exception& e) {
       setup_error_ = e.what();
     }
   }
   static void TearDownTestSuite() {
     delete server_;
+    delete own_;
     delete dir_;
   }
   // A failed fixture fails every test (GoogleTest would otherwise report them skipped).
@@ -255,6 +259,7 @@ class Serve : public ::testing::Test {
     ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
     EXPECT_NE(j["error"].get<std::string>().find(fragment), std::string::npos) << r->body;
     EXPECT_EQ(r->body.find(dir_->path()), std::string::npos) << "server path in " << r->body;
+    EXPECT_EQ(r->body.find(own_->path()), std::string::npos) << "server path in " << r->body;
   }
   static void expect_same_answer(const json& got, const json& want) {
     ASSERT_EQ(got["digit"], want["digit"]) << got.dump() << "\n" << want.dump();
@@ -266,13 +271,15 @@ class Serve : public ::testing::Test {
     EXPECT_EQ(got["label"], want["class"]);
   }
 
-  static testing::TempDir* dir_;
+  static testing::SharedDir* dir_;
+  static testing::TempDir* own_;
   static ServerProcess* server_;
   static std::string setup_error_;
   static std::vector<std::string> images_;
   static std::map<std::string, std::vector<json>> expected_;
 };
-testing::TempDir* Serve::dir_ = nullptr;
+testing::SharedDir* Serve::dir_ = nullptr;
+testing::TempDir* Serve::own_ = nullptr;
 ServerProcess* Serve::server_ = nullptr;
 std::string Serve::setup_error_;
 std::vector<std::string> Serve::images_;
@@ -511,12 +518,12 @@ TEST_F(Serve, CorrectionsAreSavedAsAnImageFolderWithACsvLine) {
   EXPECT_EQ(j["class"], "3");
   const std::string saved = j["saved"];
   EXPECT_EQ(saved.rfind("mnist/3/", 0), 0u) << saved;
-  const cv::Mat input = cv::imread(*dir_ / ("feedback/" + saved), cv::IMREAD_UNCHANGED);
+  const cv::Mat input = cv::imread(*own_ / ("feedback/" + saved), cv::IMREAD_UNCHANGED);
   ASSERT_FALSE(input.empty()) << saved;
   EXPECT_EQ(input.rows, 28);
   EXPECT_EQ(input.cols, 28);
   EXPECT_EQ(input.type(), CV_8UC1);
-  const auto csv = testing::lines(testing::read_bytes(*dir_ / "feedback/feedback.csv"));
+  const auto csv = testing::lines(testing::read_bytes(*own_ / "feedback/feedback.csv"));
   ASSERT_GE(csv.size(), 2u);
   EXPECT_EQ(csv[0], "time,id,dataset,model,label,class,predicted,file,original");
   bool found = false;
@@ -525,13 +532,13 @@ TEST_F(Serve, CorrectionsAreSavedAsAnImageFolderWithACsvLine) {
     found = true;
     EXPECT_NE(line.find(",mnist,beta,3,3,"), std::string::npos) << line;
     const std::string original = line.substr(line.rfind(',') + 1);
-    const cv::Mat o = cv::imread(*dir_ / ("feedback/" + original), cv::IMREAD_UNCHANGED);
+    const cv::Mat o = cv::imread(*own_ / ("feedback/" + original), cv::IMREAD_UNCHANGED);
     ASSERT_FALSE(o.empty()) << original;
     EXPECT_EQ(o.rows, cv::imread(images_[2]).rows);
   }
   EXPECT_TRUE(found) << "no CSV line names " << saved;
   // No temporary files left behind.
-  for (const auto& e : fs::recursive_directory_iterator(*dir_ / "feedback")) {
+  for (const auto& e : fs::recursive_directory_iterator(*own_ / "feedback")) {
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
   }
   expect_error(c.Post("/api/feedback?label=10", png, "image/png"), 400, "label");
@@ -651,11 +658,11 @@ TEST_F(Serve, CommandLineErrorsAreOneLine) {
       testing::run_command(busy_port), 1,
       "127.0.0.1:" + std::to_string(server_->port()) + ": cannot listen");
   // A folder of runs with one broken run: the others are served, with a warning for it.
-  fs::create_directories(*dir_ / "mixed");
-  fs::copy(*dir_ / "runs/alpha", *dir_ / "mixed/good", fs::copy_options::recursive);
-  fs::create_directories(*dir_ / "mixed/broken");
-  testing::write_bytes(*dir_ / "mixed/broken/model.pt", "not a model");
-  ServerProcess mixed({"--run", *dir_ / "mixed"});
+  fs::create_directories(*own_ / "mixed");
+  fs::copy(*dir_ / "runs/alpha", *own_ / "mixed/good", fs::copy_options::recursive);
+  fs::create_directories(*own_ / "mixed/broken");
+  testing::write_bytes(*own_ / "mixed/broken/model.pt", "not a model");
+  ServerProcess mixed({"--run", *own_ / "mixed"});
   httplib::Client c("127.0.0.1", mixed.port());
   const auto models = c.Get("/api/models");
   ASSERT_TRUE(models);

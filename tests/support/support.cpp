@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -33,6 +36,33 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+SharedDir::SharedDir(const std::string& name,
+                     const std::function<void(const std::string& dir)>& make) {
+  const char* root = std::getenv("MNIST_TEST_SHARED_DIR");
+  if (root == nullptr || *root == '\0') {
+    own_ = std::make_unique<TempDir>();
+    path_ = own_->path();
+    make(path_);
+    return;
+  }
+  fs::create_directories(root);
+  path_ = (fs::path(root) / name).string();
+  const std::string lock_path = path_ + ".lock", done = path_ + "/.complete";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    throw std::runtime_error(lock_path + ": cannot lock: " + std::strerror(errno));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }  // closing releases the lock
+  } unlock{lock};
+  if (fs::exists(done)) return;
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+  make(path_);
+  write_bytes(done, "");
 }
 
 Background::Background(const std::string& command, const std::string& out_prefix)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,23 @@ class TempDir {
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
 
  private:
+  std::string path_;
+};
+
+/// Inputs that every process of a test suite shares. CTest runs each test case in its own
+/// process, so a suite's SetUpTestSuite runs once per case: what it builds (trained runs, images)
+/// goes into a SharedDir, which `make` fills once per ctest run, under a lock, and later processes
+/// reuse. Tests only read it. Under CTest it lives in $MNIST_TEST_SHARED_DIR/`name` (that folder is
+/// emptied at the start of every run by the `shared_dirs_reset` test); a test binary run by hand
+/// gets a private temporary folder. A `make` that throws leaves nothing complete behind.
+class SharedDir {
+ public:
+  SharedDir(const std::string& name, const std::function<void(const std::string& dir)>& make);
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::unique_ptr<TempDir> own_;
   std::string path_;
 };
 
