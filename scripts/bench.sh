@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's performance table, re-runnable by anyone: this project against the Python PyTorch
+# The performance table (docs/performance.md), re-runnable by anyone: this project against the Python PyTorch
 # peer (scripts/bench_peer.py, Debian's python3-torch) on the same recipes, in one run, every
 # measurement repeated and reported as the median.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's web benchmark table, re-runnable: mnist-serve against the Python peer
+# The web benchmark table (docs/performance.md), re-runnable: mnist-serve against the Python peer
 # (scripts/serve_peer.py: FastAPI + uvicorn + PyTorch + PIL) serving the same model, in one run.
 #
 #   scripts/bench_serve.sh                      # 3 repeats of 10 s at 1, 8 and 32 connections

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's results table, re-runnable by anyone: trains each config with several seeds, one
+# The results table (docs/results.md), re-runnable by anyone: trains each config with several seeds, one
 # run after another (so timings are not shared with another run), then tabulates test accuracy
 # (mean, spread, range), epochs and times from the run folders.
 #

@@ -2,7 +2,7 @@
 # Measures prediction on realistic user images: writes a user set made from MNIST test digits
 # (build/bin/mnist-userset: 13 styles, the same COUNT digits in each, plus one file of every bad
 # kind), classifies the whole folder with mnist-predict --json twice (the tutorial's naive resize and
-# the project's preprocessing) and prints the per-style accuracy table of the README.
+# the project's preprocessing) and prints the per-style accuracy table of docs/prediction.md.
 #   usage: scripts/robustness.sh RUN_DIR [COUNT (default 300)] [SEED (default 1)]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
