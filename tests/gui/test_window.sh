@@ -56,18 +56,25 @@ spread() { convert "$work/$1.png" -colorspace Gray -format '%[fx:standard_deviat
 not_blank() {
   awk -v s="$(spread "$1")" 'BEGIN { exit !(s > 0.1) }' || fail "$1 screenshot is blank (spread $(spread "$1"))"
 }
-differs() {
-  local d
-  d=$(compare -metric AE "$work/$1.png" "$work/$2.png" null: 2>&1 || true)
-  [ "${d%% *}" -gt 1000 ] 2>/dev/null || fail "$2 looks like $1 ($d pixels differ): the key did nothing"
+# Screenshot $2 until it differs from $1 (the key or the strokes took effect), for up to 20 s: a
+# slow machine or a sanitizer build redraws late, and a fixed pause would race it.
+shot_until_differs() {
+  local d=""
+  for _ in $(seq 100); do
+    shot "$2"
+    d=$(compare -metric AE "$work/$1.png" "$work/$2.png" null: 2>&1 || true)
+    [ "${d%% *}" -gt 1000 ] 2>/dev/null && return 0
+    sleep 0.2
+  done
+  fail "$2 looks like $1 ($d pixels differ): the key did nothing"
 }
 
 shot first && not_blank first
-xdotool key Right && sleep 0.5 && shot second && not_blank second && differs first second
-xdotool key p && sleep 0.5 && shot back && differs second back
+xdotool key Right && shot_until_differs first second && not_blank second
+xdotool key p && shot_until_differs second back
 
 # Draw mode: a "7" in canvas coordinates (the canvas starts at 30, 94 in the window).
-xdotool key d && sleep 0.5 && shot empty_canvas
+xdotool key d && shot_until_differs back empty_canvas && sleep 0.3 && shot empty_canvas
 stroke() {  # x0 y0 x1 y1 ...: one press, moves through the points, release
   xdotool mousemove --window "$win" $((30 + $1)) $((94 + $2)) mousedown 1
   shift 2
@@ -77,9 +84,9 @@ stroke() {  # x0 y0 x1 y1 ...: one press, moves through the points, release
   xdotool mouseup 1
 }
 stroke 70 60 110 58 150 57 190 56 215 58 200 95 185 135 170 175 158 215 150 240
-sleep 0.5 && shot drawn && not_blank drawn && differs empty_canvas drawn
+shot_until_differs empty_canvas drawn && sleep 1 && shot drawn && not_blank drawn
 xdotool key q
-for _ in $(seq 50); do kill -0 $app 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 200); do kill -0 $app 2>/dev/null || break; sleep 0.1; done
 kill -0 $app 2>/dev/null && fail "q did not close the window"
 wait $app || true
 app=
