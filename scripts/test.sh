@@ -10,6 +10,7 @@ scripts/setup.sh
 if [ "${CI:-}" = "true" ]; then
   git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
   echo "clang-format: clean"
+  python3 scripts/check_layers.py
 fi
 
 scripts/ctest_all.sh build

@@ -1,18 +1,18 @@
 // mnist-bench: this project against a Python PyTorch peer (scripts/bench_peer.py) on the same
 // recipes, side by side in one run: training throughput, time to 97.5%, inference latency and
 // throughput, predicting one file, peak memory. Prints a Markdown table, writes a JSON report.
-// All the measuring is in the library (mnist/bench/bench.h).
+// All the measuring is in the library (mnist/tools/bench.h).
 
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "app.h"
-#include "mnist/bench/bench.h"
 #include "mnist/config/config.h"
 #include "mnist/core/runtime.h"
 #include "mnist/io/files.h"
 #include "mnist/io/run_folder.h"
+#include "mnist/tools/bench.h"
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;

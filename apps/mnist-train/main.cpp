@@ -17,8 +17,8 @@
 #include "mnist/core/interrupt.h"
 #include "mnist/core/runtime.h"
 #include "mnist/dist/communicator.h"
+#include "mnist/run/run.h"
 #include "mnist/train/progress.h"
-#include "mnist/train/run.h"
 #ifdef MNIST_WITH_VISION
 #include "mnist/vision/figures.h"
 #endif

@@ -1,5 +1,5 @@
 // mnist-userset: writes a test set of realistic user images made from MNIST test digits (see
-// mnist/vision/userset.h): COUNT digits in every style, files <style>-<NNNN>.png|.jpg, and
+// mnist/tools/userset.h): COUNT digits in every style, files <style>-<NNNN>.png|.jpg, and
 // labels.csv (file,style,label,test_index). scripts/robustness.sh measures predictions on it.
 
 #include <cstdio>
@@ -14,7 +14,7 @@
 #include "mnist/data/dataset.h"
 #include "mnist/io/files.h"
 #include "mnist/io/run_folder.h"
-#include "mnist/vision/userset.h"
+#include "mnist/tools/userset.h"
 
 int main(int argc, char** argv) {
   CLI::App cli{"Write realistic user images made from MNIST test digits, with their labels."};

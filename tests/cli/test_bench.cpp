@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "mnist/bench/bench.h"
+#include "mnist/tools/bench.h"
 #include "support.h"
 
 namespace mnist {

@@ -16,7 +16,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "mnist/vision/userset.h"
+#include "mnist/tools/userset.h"
 #include "support.h"
 
 namespace mnist {

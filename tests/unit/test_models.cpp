@@ -7,7 +7,7 @@
 
 #include "mnist/core/error.h"
 #include "mnist/models/factory.h"
-#include "mnist/train/loss.h"
+#include "mnist/models/head.h"
 #include "support.h"
 
 namespace mnist {

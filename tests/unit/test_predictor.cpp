@@ -9,7 +9,7 @@
 
 #include "mnist/core/error.h"
 #include "mnist/eval/predictor.h"
-#include "mnist/train/run.h"
+#include "mnist/run/run.h"
 #include "support.h"
 #include "train_fixture.h"
 

@@ -6,9 +6,9 @@
 #include <torch/torch.h>
 
 #include "mnist/models/factory.h"
+#include "mnist/models/head.h"
 #include "mnist/models/mlp.h"
 #include "mnist/train/fused_adam.h"
-#include "mnist/train/loss.h"
 #include "mnist/train/mlp_step.h"
 #include "mnist/train/optim.h"
 #include "train_fixture.h"

@@ -11,8 +11,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/tools/userset.h"
 #include "mnist/vision/image_io.h"
-#include "mnist/vision/userset.h"
 #include "support.h"
 
 namespace mnist::vision {

@@ -12,9 +12,9 @@
 
 #include "mnist/core/error.h"
 #include "mnist/data/idx.h"
+#include "mnist/tools/userset.h"
 #include "mnist/vision/image_io.h"
 #include "mnist/vision/preprocess.h"
-#include "mnist/vision/userset.h"
 #include "support.h"
 
 namespace mnist::vision {

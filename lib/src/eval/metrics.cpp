@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "mnist/train/loss.h"
+#include "mnist/models/head.h"
 
 namespace mnist {
 

@@ -7,7 +7,7 @@
 #include "mnist/core/error.h"
 #include "mnist/io/run_folder.h"
 #include "mnist/models/factory.h"
-#include "mnist/train/loss.h"
+#include "mnist/models/head.h"
 
 namespace mnist {
 

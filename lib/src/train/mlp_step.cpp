@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include "mnist/core/runtime.h"
+#include "mnist/models/head.h"
 #include "mnist/models/mlp.h"
-#include "mnist/train/loss.h"
 
 namespace mnist {
 namespace {
@@ -157,7 +157,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
   }
   const at::Tensor logits = a;
 
-  // The loss (train/loss.h's classification_loss): sigmoid heads as Keras scores them.
+  // The loss (models/head.h's classification_loss): sigmoid heads as Keras scores them.
   at::Tensor sig = v.sig, clamped = v.clamped, scores = logits, log_probs = v.log_probs;
   if (sigmoid_head_) {
     scores = v.scores;

@@ -2,7 +2,7 @@
 // The tutorial's multi-layer perceptron: Flatten -> [Linear -> activation -> Dropout] per hidden
 // size
 // -> Linear to the classes. It returns logits; how they become probabilities (softmax or the
-// tutorial's sigmoid) is the output head's business (train/loss.h).
+// tutorial's sigmoid) is the output head's business (models/head.h).
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "mnist/train/loss.h"
+#include "mnist/models/head.h"
 
 #include <torch/torch.h>
 

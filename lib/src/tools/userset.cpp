@@ -1,4 +1,4 @@
-#include "mnist/vision/userset.h"
+#include "mnist/tools/userset.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "mnist/bench/bench.h"
+#include "mnist/tools/bench.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-#include "mnist/train/run.h"
+#include "mnist/run/run.h"
 
 #include <unistd.h>
 
