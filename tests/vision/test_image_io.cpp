@@ -102,6 +102,14 @@ TEST(ImageIo, SizeLimitsAreCheckedInTheHeader) {
   EXPECT_EQ(check_image_bytes(png, "ok.png").width, 8);
   cv::imencode(".png", cv::Mat(8, 7, CV_8UC1, cv::Scalar(0)), png);
   EXPECT_THROW(check_image_bytes(png, "narrow.png"), DataError);
+  // Sides whose product does not fit in 64 bits (a PGM header, found by fuzzing) are too large, not
+  // an overflow.
+  try {
+    check_image_size(3777777777777, 7777777777777, "huge.pgm", "PGM image");
+    ADD_FAILURE() << "accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("megapixels"), std::string::npos) << e.what();
+  }
   // A BMP header declaring 9000 x 9000 pixels (81 megapixels) is refused before any pixel is read.
   std::vector<uint8_t> bmp;
   cv::imencode(".bmp", cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0)), bmp);

@@ -216,7 +216,8 @@ void check_image_size(int64_t width, int64_t height, const std::string& name,
                         " pixels is too small (each side needs at least " +
                         std::to_string(kMinImageSide) + ")");
   }
-  if (width * height > kMaxImagePixels) {
+  // Divided, not multiplied: a header can declare sides whose product overflows (found by fuzzing).
+  if (width > kMaxImagePixels / height) {
     throw UnusableImage(name + ": " + what + " of " + size +
                         " pixels is larger than the limit of " +
                         std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
