@@ -312,15 +312,25 @@ TEST(Optimizer, EachKindIsBuiltWithItsOptions) {
   EXPECT_THROW(make_optimizer(o, {w}), UsageError);
 }
 
+// The checkpoint fuzzer's network: a small MLP on the default optimiser, and its config.
+struct SmallNetwork {
+  ModelConfig config = [] {
+    ModelConfig m;
+    m.hidden_sizes = {8};
+    return m;
+  }();
+  const DatasetInfo& info = dataset_info("mnist");
+  Classifier model = build_model(config, info);
+  std::unique_ptr<torch::optim::Optimizer> optimizer =
+      make_optimizer(OptimConfig(), model->parameters());
+};
+
 // Every file the checkpoint fuzzer once failed on (LibTorch's reader threw a plain
 // std::runtime_error that escaped as a crash) is a DataError naming it, as a checkpoint and as a
 // model file, loaded into the fuzzer's network (tests/fuzz/fuzz_checkpoint.cpp).
 TEST(Checkpoint, FuzzRegressionsAreDataErrors) {
-  ModelConfig m;
-  m.hidden_sizes = {8};
-  const auto& info = dataset_info("mnist");
-  auto model = build_model(m, info);
-  auto optimizer = make_optimizer(OptimConfig(), model->parameters());
+  SmallNetwork net;
+  auto& [m, info, model, optimizer] = net;
   int seen = 0;
   for (const auto& e : std::filesystem::directory_iterator(std::string(MNIST_SOURCE_DIR) +
                                                            "/tests/fuzz/regressions/checkpoint")) {
@@ -338,11 +348,8 @@ TEST(Checkpoint, FuzzRegressionsAreDataErrors) {
 // LibTorch's reader skips the archive members' CRC-32s: without the check in front of it, a changed
 // weight loads silently (and a changed TorchScript member can crash its parser).
 TEST(Checkpoint, AChangedWeightByteIsRefusedNotLoaded) {
-  ModelConfig m;
-  m.hidden_sizes = {8};
-  const auto& info = dataset_info("mnist");
-  auto model = build_model(m, info);
-  auto optimizer = make_optimizer(OptimConfig(), model->parameters());
+  SmallNetwork net;
+  auto& [m, info, model, optimizer] = net;
   testing::TempDir dir;
   const std::string checkpoint = dir / "checkpoint.pt", weights = dir / "model.pt";
   TrainingState state;

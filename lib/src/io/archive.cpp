@@ -6,6 +6,7 @@
 #include <zip.h>
 
 #include "mnist/core/error.h"
+#include "mnist/io/files.h"
 
 namespace mnist {
 namespace {
@@ -23,7 +24,14 @@ std::string error_text(zip_error_t* error) {
   return text;
 }
 
+constexpr uint64_t kMaxArchiveBytes = uint64_t{1} << 34;  // far above any model here
+
 }  // namespace
+
+std::string read_archive_file(const std::string& path) {
+  const auto bytes = read_file_bytes(path, kMaxArchiveBytes);
+  return std::string(bytes.begin(), bytes.end());
+}
 
 void check_torch_archive(const std::string& bytes, const std::string& path) {
   const std::string what = path + ": corrupt or not a LibTorch file";

@@ -12,9 +12,6 @@
 #include "mnist/models/mlp.h"
 
 namespace mnist {
-namespace {
-constexpr uint64_t kMaxModelBytes = uint64_t{1} << 34;  // far above any model here
-}  // namespace
 
 Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
   if (model.type == "mlp") {
@@ -53,8 +50,7 @@ Classifier load_model(const ModelConfig& model, const DatasetInfo& info, const s
   auto net = build_model(model, info);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw DataError(path + ": not found");
-  const auto data = read_file_bytes(path, kMaxModelBytes);
-  const std::string bytes(data.begin(), data.end());
+  const std::string bytes = read_archive_file(path);
   check_torch_archive(bytes, path);
   try {
     torch::serialize::InputArchive archive;

@@ -13,7 +13,6 @@ namespace mnist {
 namespace {
 
 constexpr int64_t kFormatVersion = 1;
-constexpr uint64_t kMaxCheckpointBytes = uint64_t{1} << 34;  // far above any model here
 
 // The archive stores tensors; small metadata travels as the bytes of a JSON text.
 torch::Tensor text_tensor(const std::string& text) {
@@ -55,12 +54,7 @@ void save_checkpoint(const std::string& path, ClassifierImpl& model,
 
 TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
                               torch::optim::Optimizer& optimizer, ClassifierImpl* average) {
-  return load_checkpoint_bytes(read_checkpoint_file(path), path, model, optimizer, average);
-}
-
-std::string read_checkpoint_file(const std::string& path) {
-  const auto bytes = read_file_bytes(path, kMaxCheckpointBytes);
-  return std::string(bytes.begin(), bytes.end());
+  return load_checkpoint_bytes(read_archive_file(path), path, model, optimizer, average);
 }
 
 TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string& path,

@@ -14,6 +14,7 @@
 #include "mnist/core/error.h"
 #include "mnist/core/interrupt.h"
 #include "mnist/eval/metrics.h"
+#include "mnist/io/archive.h"
 #include "mnist/models/factory.h"
 #include "mnist/models/head.h"
 #include "mnist/train/augment.h"
@@ -242,7 +243,7 @@ TrainResult train_model(const Config& config, const Splits& data, const RunFolde
       run != nullptr ? run->file(run_files::kCheckpoint) : run_files::kCheckpoint;
   std::string checkpoint;
   if (run != nullptr && run->has(run_files::kCheckpoint)) {
-    checkpoint = read_checkpoint_file(checkpoint_path);
+    checkpoint = read_archive_file(checkpoint_path);
   }
   checkpoint = comm.broadcast_bytes(checkpoint, "sharing the checkpoint");
   if (!checkpoint.empty()) {

@@ -11,6 +11,10 @@
 
 namespace mnist {
 
+/// The bytes of the checkpoint or model file at `path`, read whole with a size cap far above any
+/// model here; DataError naming it when it cannot be read. Not checked yet (check_torch_archive).
+std::string read_archive_file(const std::string& path);
+
 /// Throws DataError naming `path` unless `bytes` is a consistent ZIP archive whose members are
 /// unencrypted, decompress without error and each match its CRC-32.
 void check_torch_archive(const std::string& bytes, const std::string& path);

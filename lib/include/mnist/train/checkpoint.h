@@ -40,11 +40,8 @@ TrainingState load_checkpoint(const std::string& path, ClassifierImpl& model,
                               torch::optim::Optimizer& optimizer,
                               ClassifierImpl* average = nullptr);
 
-/// The bytes of the checkpoint file at `path` (DataError naming it when it cannot be read).
-std::string read_checkpoint_file(const std::string& path);
-
-/// load_checkpoint from the file's `bytes` (read_checkpoint_file; read by rank 0 and shared with
-/// the other ranks); `path` names it in errors.
+/// load_checkpoint from the file's `bytes` (io/archive.h's read_archive_file; read by rank 0 and
+/// shared with the other ranks); `path` names it in errors.
 TrainingState load_checkpoint_bytes(const std::string& bytes, const std::string& path,
                                     ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                                     ClassifierImpl* average = nullptr);
