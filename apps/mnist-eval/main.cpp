@@ -61,12 +61,12 @@ int main(int argc, char** argv) {
     const RunFolder run = RunFolder::open(run_dir);
     const Config config = load_run_config(run_dir, overrides);
     configure_runtime(static_cast<int>(config.threads), static_cast<int>(config.blas_threads));
-    const auto device = resolve_device(config.device);
+    const auto device = resolve_device(name_of(config.device));
     const DatasetInfo& info = dataset_info(config.data.dataset);
     const Dataset test = load_test_split(config.data);
     const Classifier model = load_model(config.model, info, run.file(run_files::kModel));
     model->to(device);
-    const EvalResult result = evaluate(*model, test, config.model.output, info.num_classes(),
+    const EvalResult result = evaluate(*model, test, Head(config.model.output), info.num_classes(),
                                        device, config.train.eval_batch_size);
     auto metrics = metrics_json(result, info);
     // What training did (epochs, early stopping, which weights) is not a property of the weights:

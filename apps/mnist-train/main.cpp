@@ -32,11 +32,19 @@ int main(int argc, char** argv) {
   cli.add_option("--set", overrides,
                  "override a config key, e.g. --set train.epochs=3 (repeatable)")
       ->allow_extra_args(false);
+  bool print_config = false, config_reference = false;
+  cli.add_flag("--print-config", print_config,
+               "print the resolved config (defaults, --config, --set) as JSON and exit");
+  cli.add_flag("--config-reference", config_reference,
+               "print the reference of every config key (docs/config.md) and exit");
   cli.add_option("--run-dir", run_dir,
                  "run folder to create (default: runs/<config name>-<UTC time>)");
   auto* resume_opt =
       cli.add_option("--resume", resume_dir, "continue the interrupted run in this folder");
-  resume_opt->excludes(config_opt)->excludes("--set")->excludes("--run-dir");
+  resume_opt->excludes(config_opt)
+      ->excludes("--set")
+      ->excludes("--run-dir")
+      ->excludes("--print-config");
   // Data-parallel runs: torchrun's variables (WORLD_SIZE, RANK, ...) or these flags.
   int world_size = 0, rank = -1, local_rank = -1, master_port = 0, dist_timeout = 0;
   std::string master_addr;
@@ -48,11 +56,20 @@ int main(int argc, char** argv) {
   cli.add_option("--dist-timeout", dist_timeout,
                  "seconds to wait for the other ranks (env MNIST_DIST_TIMEOUT, default 300)");
   cli.callback([&] {
-    if (config_path.empty() && resume_dir.empty()) throw CLI::RequiredError("--config or --resume");
+    if (config_path.empty() && resume_dir.empty() && !print_config && !config_reference)
+      throw CLI::RequiredError("--config or --resume");
   });
 
   return mnist::app::run(cli, argc, argv, [&] {
     using namespace mnist;
+    if (config_reference) {
+      std::printf("%s", config_reference_markdown().c_str());
+      return 0;
+    }
+    if (print_config) {
+      std::printf("%s\n", config_to_json(load_config(config_path, overrides)).dump(2).c_str());
+      return 0;
+    }
     // Ctrl-C / SIGTERM: finish the step, keep it in the checkpoint, exit 130 / 143.
     install_stop_handlers(StopMode::kGraceful);
     WorldSpec world = world_from_environment();
@@ -94,7 +111,7 @@ int main(int argc, char** argv) {
     if (!agreed) return 0;  // a finished run
     const Config& config = *agreed;
     configure_runtime(static_cast<int>(config.threads), static_cast<int>(config.blas_threads));
-    auto device = resolve_device(config.device);
+    auto device = resolve_device(name_of(config.device));
     const char* local_ranks = std::getenv("LOCAL_WORLD_SIZE");  // set by mnist-launch, torchrun
     const long busy = (local_ranks ? std::atol(local_ranks) : 1) * config.threads;
     if (root && comm->distributed() && device.is_cpu() &&
@@ -134,14 +151,16 @@ int main(int argc, char** argv) {
     ConsoleProgress progress;
     TrainObserver silent;
     const RunFolder* folder = run ? &*run : nullptr;
+    std::optional<RunFolderSink> sink;  // rank 0 writes; the others pass nullptr
+    if (run) sink.emplace(*run);
     const auto resume_hint = [&](const Interrupted& e) {
       return Interrupted(
           e.signal(), std::string(e.what()) + "; resume with: " + argv[0] + " --resume " + run_dir);
     };
     std::optional<TrainResult> trained_or;
     try {
-      trained_or.emplace(
-          train_model(config, data, folder, device, root ? progress : silent, *comm));
+      trained_or.emplace(train_model(config, data, sink ? &*sink : nullptr, device,
+                                     root ? progress : silent, *comm));
     } catch (const Interrupted& e) {
       throw resume_hint(e);
     }
@@ -161,7 +180,7 @@ int main(int argc, char** argv) {
 
     if (trained.stopped_early) {
       std::printf("early stopping: no improvement of %s for %lld epochs after epoch %lld\n",
-                  config.early_stopping.monitor.c_str(),
+                  name_of(config.early_stopping.monitor),
                   static_cast<long long>(config.early_stopping.patience),
                   static_cast<long long>(trained.best_epoch));
     }

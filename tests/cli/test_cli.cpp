@@ -156,6 +156,28 @@ TEST_F(Cli, CommandLineErrorsExitTwo) {
   EXPECT_EQ(testing::run_command(kTrain + " --help").status, 0);
 }
 
+// --print-config prints what a run would use, every key resolved, and trains nothing;
+// --config-reference prints docs/config.md.
+TEST_F(Cli, PrintConfigResolvesWithoutTraining) {
+  TempDir tmp;
+  const auto r = testing::run_command("cd " + q(tmp.path()) + " && " + kTrain + " --config " +
+                                      q(config()) + " --set train.epochs=3 --print-config");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["train"]["epochs"], 3);
+  EXPECT_EQ(j["model"]["output"], "softmax");
+  EXPECT_EQ(j["schedule"]["final_div_factor"], 1e4);  // a key the file does not give
+  EXPECT_FALSE(std::filesystem::exists(tmp / "runs")) << "a run folder was made";
+  const auto defaults = testing::run_command(kTrain + " --print-config --set seed=5");
+  ASSERT_EQ(defaults.status, 0) << defaults.err;
+  EXPECT_EQ(nlohmann::json::parse(defaults.out)["seed"], 5);
+  expect_one_error_line(testing::run_command(kTrain + " --print-config --set model.pool=min"), 2,
+                        "model.pool: must be one of max, avg, none");
+  const auto reference = testing::run_command(kTrain + " --config-reference");
+  ASSERT_EQ(reference.status, 0);
+  EXPECT_EQ(reference.out, testing::read_bytes(std::string(MNIST_SOURCE_DIR) + "/docs/config.md"));
+}
+
 TEST_F(Cli, BadKeyInAConfigFileNamesFileAndKey) {
   TempDir tmp;
   testing::write_bytes(tmp / "bad.json", R"({"train": {"epochs": 1, "batchsize": 8}})");

@@ -12,7 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mnist;
-  static const DatasetInfo& info = dataset_info("mnist");
+  static const DatasetInfo& info = dataset_info(DatasetName::kMnist);
   static ModelConfig model_config = [] {
     ModelConfig m;
     m.hidden_sizes = {8};

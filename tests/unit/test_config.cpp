@@ -33,13 +33,13 @@ std::string error_of(const json& j) {
 TEST(Config, EmptyObjectGivesTheDocumentedDefaults) {
   const Config c = config_from_json(json::object(), "x");
   EXPECT_EQ(c.seed, 1);
-  EXPECT_EQ(c.device, "auto");
-  EXPECT_EQ(c.model.type, "mlp");
+  EXPECT_EQ(c.device, Device::kAuto);
+  EXPECT_EQ(c.model.type, ModelType::kMlp);
   EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50}));
   EXPECT_EQ(c.train.epochs, 10);
   EXPECT_EQ(c.train.batch_size, 32);
   EXPECT_DOUBLE_EQ(c.optim.lr, 1e-3);
-  EXPECT_EQ(c.data.dataset, "mnist");
+  EXPECT_EQ(c.data.dataset, DatasetName::kMnist);
 }
 
 TEST(Config, RoundTripsThroughItsJson) {
@@ -77,7 +77,7 @@ TEST(Config, WrongTypesAndRangesAreErrorsNamingTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({{"model", {{"dropout", 1.0}}}}).find("model.dropout: must be in [0, 1)"),
             std::string::npos);
-  EXPECT_NE(error_of({{"optim", {{"lr", 0}}}}).find("optim.lr: must be greater than 0"),
+  EXPECT_NE(error_of({{"optim", {{"lr", 0}}}}).find("optim.lr: must be in (0, 10], got 0"),
             std::string::npos);
   EXPECT_NE(error_of({{"optim", {{"nesterov", 1}}}}).find("optim.nesterov: must be true or false"),
             std::string::npos);
@@ -211,6 +211,9 @@ TEST(Config, RecipeKeysAreCheckedNamingTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({{"augment", {{"flip", true}}}}).find("augment.flip: unknown key"),
             std::string::npos);
+  EXPECT_NE(error_of({{"optim", {{"name", "sgd"}, {"momentum", 0}, {"nesterov", true}}}})
+                .find("optim.nesterov: needs optim.momentum > 0"),
+            std::string::npos);
   EXPECT_NE(error_of({{"schedule", {{"name", "onecycle"}, {"warmup_epochs", 1}}}})
                 .find("schedule.warmup_epochs: onecycle warms up by itself"),
             std::string::npos);
@@ -243,7 +246,7 @@ TEST(Config, ShippedConfigsLoad) {
     auto model = build_model(c.model, dataset_info(c.data.dataset));
     EXPECT_EQ(model->forward(torch::rand({2, 1, 28, 28})).sizes(), torch::IntArrayRef({2, 10}))
         << entry.path();
-    if (c.model.type == "mlp" && c.data.dataset == "mnist") {
+    if (c.model.type == ModelType::kMlp && c.data.dataset == DatasetName::kMnist) {
       EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << entry.path();
     }
   }
@@ -257,8 +260,8 @@ TEST(Config, ShippedConfigsLoad) {
   }
   const Config seed =
       load_config(std::string(MNIST_SOURCE_DIR) + "/configs/mnist_mlp_seed.json", {});
-  EXPECT_EQ(seed.model.output, "sigmoid");
-  EXPECT_EQ(seed.model.init, "glorot");
+  EXPECT_EQ(seed.model.output, OutputHead::kSigmoid);
+  EXPECT_EQ(seed.model.init, Init::kGlorot);
   EXPECT_DOUBLE_EQ(seed.optim.eps, 1e-7);
 }
 
@@ -307,6 +310,68 @@ TEST(Config, FuzzRegressionsAreUsageErrors) {
     }
   }
   EXPECT_GE(seen, 1);
+}
+
+// docs/config.md is generated from the schema (mnist-train --config-reference); a change to a key
+// that does not regenerate it fails here, naming the command that does.
+TEST(Config, DocsConfigMdIsTheGeneratedReference) {
+  const std::string path = std::string(MNIST_SOURCE_DIR) + "/docs/config.md";
+  EXPECT_EQ(testing::read_bytes(path), config_reference_markdown())
+      << path << " is out of date: build/bin/mnist-train --config-reference > docs/config.md";
+}
+
+// The reference names every key that config_to_json writes, with its default, once.
+TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
+  const std::string reference = config_reference_markdown();
+  const json defaults = config_to_json(config_from_json(json::object(), "x"));
+  int keys = 0;
+  for (const auto& [name, value] : defaults.items()) {
+    const auto check = [&](const std::string& path, const json& v) {
+      ++keys;
+      const std::string row = "| `" + path + "` |";
+      const auto at = reference.find(row);
+      ASSERT_NE(at, std::string::npos) << path;
+      EXPECT_EQ(reference.find(row, at + 1), std::string::npos) << path << " listed twice";
+      if (path == "data.dir") return;  // resolved from data.dataset
+      const std::string line = reference.substr(at, reference.find('\n', at) - at);
+      const std::string shown = v.is_string() ? v.get<std::string>() : v.dump();
+      EXPECT_NE(line.find("`" + (shown.empty() ? "\"\"" : shown) + "`"), std::string::npos) << line;
+    };
+    if (value.is_object()) {
+      for (const auto& [key, v] : value.items()) check(name + "." + key, v);
+    } else {
+      check(name, value);
+    }
+  }
+  EXPECT_EQ(keys, 57);
+}
+
+// Each enumerated key takes exactly its names, and writes back the name it read.
+TEST(Config, ChoicesRoundTripByName) {
+  for (const char* name : {"relu", "tanh", "sigmoid", "gelu"}) {
+    const Config c = config_from_json({{"model", {{"activation", name}}}}, "x");
+    EXPECT_STREQ(name_of(c.model.activation), name);
+    EXPECT_EQ(config_to_json(c)["model"]["activation"], name);
+  }
+  EXPECT_EQ(config_from_json({{"schedule", {{"name", "onecycle"}}}}, "x").schedule.name,
+            Schedule::kOneCycle);
+  EXPECT_EQ(config_from_json({{"data", {{"dataset", "fashion-mnist"}}}}, "x").data.dataset,
+            DatasetName::kFashionMnist);
+  EXPECT_NE(error_of({{"model", {{"activation", "RELU"}}}})
+                .find("model.activation: must be one of relu, tanh, sigmoid, gelu; got \"RELU\""),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"activation", 1}}}}).find("model.activation: must be a string"),
+            std::string::npos);
+  EXPECT_FALSE(enum_from_name<Pool>("min").has_value());
+  EXPECT_EQ(enum_from_name<Pool>("avg"), Pool::kAvg);
+}
+
+// An empty path starts from the defaults (mnist-train --print-config without --config).
+TEST(Config, LoadConfigWithoutAFileStartsFromTheDefaults) {
+  const Config c = load_config("", {"train.epochs=4"});
+  EXPECT_EQ(c.train.epochs, 4);
+  EXPECT_EQ(c.train.batch_size, 32);
+  EXPECT_THROW(load_config("", {"train.epochs=0"}), UsageError);
 }
 
 }  // namespace

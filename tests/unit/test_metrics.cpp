@@ -44,7 +44,7 @@ TEST(Metrics, EvaluateBuildsTheConfusionMatrixAndAccuracy) {
   for (int i = 0; i < 6; ++i) d.images[i][0][0] = predicted[static_cast<size_t>(i)] * 10;
   PixelOracle model;
   const auto r =
-      evaluate(model, d, "softmax", 10, torch::kCPU, /*batch_size=*/4);  // batches of 4 and 2
+      evaluate(model, d, Head(), 10, torch::kCPU, /*batch_size=*/4);  // batches of 4 and 2
   EXPECT_EQ(r.count, 6);
   EXPECT_DOUBLE_EQ(r.accuracy, 4.0 / 6.0);
   EXPECT_EQ(r.confusion.sum().item<int64_t>(), 6);
@@ -56,7 +56,7 @@ TEST(Metrics, EvaluateBuildsTheConfusionMatrixAndAccuracy) {
   // The loss is the mean per-sample cross-entropy: two confident mistakes dominate it.
   EXPECT_NEAR(r.loss, 2.0 / 6.0 * 20.0, 0.01);
 
-  const auto j = metrics_json(r, dataset_info("mnist"));
+  const auto j = metrics_json(r, dataset_info(DatasetName::kMnist));
   EXPECT_DOUBLE_EQ(j["test_accuracy"].get<double>(), 4.0 / 6.0);
   EXPECT_EQ(j["confusion_matrix"][3][5], 1);
   EXPECT_EQ(j["confusion_matrix"].size(), 10u);

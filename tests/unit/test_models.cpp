@@ -14,7 +14,7 @@ namespace mnist {
 namespace {
 
 const DatasetInfo& mnist_info() {
-  return dataset_info("mnist");
+  return dataset_info(DatasetName::kMnist);
 }
 
 TEST(MLP, ShapesFollowTheConfig) {
@@ -43,7 +43,7 @@ TEST(MLP, NoHiddenLayersIsLogisticRegression) {
 TEST(MLP, GlorotInitHasZeroBiasesAndGlorotBounds) {
   torch::manual_seed(0);
   ModelConfig cfg;
-  cfg.init = "glorot";
+  cfg.init = Init::kGlorot;
   auto model = build_model(cfg, mnist_info());
   for (const auto& p : model->named_parameters()) {
     if (p.key().find("bias") != std::string::npos) {
@@ -111,13 +111,14 @@ TEST(Loss, KerasSigmoidHeadMatchesHandComputedValues) {
   const auto z =
       torch::tensor({{0.0, 2.0, -1.0}, {20.0, -20.0, 0.0}, {20.0, -20.0, 0.0}}, torch::kFloat64);
   const auto y = torch::tensor({1, 1, 0}, torch::kInt64);
-  const auto per_sample = classification_loss_per_sample(z, y, "sigmoid");
+  const Head head(OutputHead::kSigmoid);
+  const auto per_sample = head.loss_per_sample(z, y);
   EXPECT_NEAR(per_sample[0].item<double>(), 0.6275448011516379, 1e-9);
   EXPECT_NEAR(per_sample[1].item<double>(), 16.523560759066484, 1e-6);  // clipped at 1e-7
   EXPECT_NEAR(per_sample[2].item<double>(), 0.4054652081081694, 1e-6);  // clipped at 1 - 1e-7
-  EXPECT_NEAR(classification_loss(z, y, "sigmoid").item<double>(),
+  EXPECT_NEAR(head.loss(z, y).item<double>(),
               (0.6275448011516379 + 16.523560759066484 + 0.4054652081081694) / 3, 1e-6);
-  const auto p = class_probabilities(z, "sigmoid");
+  const auto p = head.probabilities(z);
   EXPECT_NEAR(p[0][1].item<double>(), 0.5339010263299615, 1e-9);
   EXPECT_NEAR(p[1][1].item<double>(), 6.666666666666667e-08, 1e-12);
   EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({3}, torch::kFloat64)));
@@ -126,10 +127,11 @@ TEST(Loss, KerasSigmoidHeadMatchesHandComputedValues) {
 TEST(Loss, SoftmaxHeadIsCrossEntropy) {
   const auto z = torch::tensor({{0.0, 2.0, -1.0}, {1.0, 1.0, 1.0}}, torch::kFloat64);
   const auto y = torch::tensor({1, 2}, torch::kInt64);
-  const auto per_sample = classification_loss_per_sample(z, y, "softmax");
+  const Head head(OutputHead::kSoftmax);
+  const auto per_sample = head.loss_per_sample(z, y);
   EXPECT_NEAR(per_sample[0].item<double>(), 0.16984601955628564, 1e-12);
   EXPECT_NEAR(per_sample[1].item<double>(), 1.09861228866811, 1e-12);
-  EXPECT_NEAR(class_probabilities(z, "softmax")[1][0].item<double>(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(head.probabilities(z)[1][0].item<double>(), 1.0 / 3, 1e-12);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ namespace {
 
 ModelConfig cnn_config() {
   ModelConfig m;
-  m.type = "cnn";
+  m.type = ModelType::kCnn;
   m.channels = {8, 16};
   m.kernel_sizes = {5, 3};
   m.convs_per_block = 2;
@@ -35,7 +35,7 @@ ModelConfig cnn_config() {
 }
 
 TEST(CNN, ShapesFollowTheConfig) {
-  auto model = build_model(cnn_config(), dataset_info("mnist"));
+  auto model = build_model(cnn_config(), dataset_info(DatasetName::kMnist));
   EXPECT_EQ(model->forward(torch::rand({3, 1, 28, 28})).sizes(), torch::IntArrayRef({3, 10}));
   std::vector<std::vector<int64_t>> conv_shapes;
   int64_t batch_norms = 0;
@@ -56,9 +56,9 @@ TEST(CNN, GlobalPoolNoBatchNormAvgPoolAndColourInput) {
   auto m = cnn_config();
   m.global_pool = true;
   m.batch_norm = false;
-  m.pool = "avg";
+  m.pool = Pool::kAvg;
   m.hidden_sizes = {};
-  DatasetInfo colour = dataset_info("mnist");
+  DatasetInfo colour = dataset_info(DatasetName::kMnist);
   colour.channels = 3;
   auto model = build_model(m, colour);
   EXPECT_EQ(model->forward(torch::rand({2, 3, 28, 28})).sizes(), torch::IntArrayRef({2, 10}));
@@ -72,29 +72,29 @@ TEST(CNN, TooManyPoolingBlocksIsAConfigError) {
   m.channels = {4, 4, 4, 4, 4, 4};
   m.kernel_sizes = {3, 3, 3, 3, 3, 3};
   try {
-    build_model(m, dataset_info("mnist"));
+    build_model(m, dataset_info(DatasetName::kMnist));
     FAIL() << "six 2x2 poolings of 28x28 were accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("model.channels"), std::string::npos) << e.what();
   }
-  m.pool = "none";
-  EXPECT_NO_THROW(build_model(m, dataset_info("mnist")));
+  m.pool = Pool::kNone;
+  EXPECT_NO_THROW(build_model(m, dataset_info(DatasetName::kMnist)));
 }
 
 TEST(CNN, SaveLoadGivesIdenticalOutputsIncludingBatchNormStatistics) {
   TempDir dir;
   torch::manual_seed(1);
-  auto model = build_model(cnn_config(), dataset_info("mnist"));
+  auto model = build_model(cnn_config(), dataset_info(DatasetName::kMnist));
   model->train();
   model->forward(torch::rand({16, 1, 28, 28}));  // moves BatchNorm's running statistics
   model->eval();
   save_model(model, dir / "m.pt");
-  auto loaded = load_model(cnn_config(), dataset_info("mnist"), dir / "m.pt");
+  auto loaded = load_model(cnn_config(), dataset_info(DatasetName::kMnist), dir / "m.pt");
   loaded->eval();
   const auto x = torch::rand({4, 1, 28, 28});
   EXPECT_TRUE(torch::equal(model->forward(x), loaded->forward(x)));
   ModelConfig mlp;
-  EXPECT_THROW(load_model(mlp, dataset_info("mnist"), dir / "m.pt"), DataError);
+  EXPECT_THROW(load_model(mlp, dataset_info(DatasetName::kMnist), dir / "m.pt"), DataError);
 }
 
 TEST(Augment, OffByDefaultIdentityAtZeroAndSeeded) {
@@ -163,7 +163,7 @@ TEST(Schedule, WarmupThenCosineAndOneCycle) {
   OptimConfig optim;
   optim.lr = 0.1;
   ScheduleConfig s;
-  s.name = "cosine";
+  s.name = Schedule::kCosine;
   s.warmup_epochs = 1;
   const LrSchedule warm(optim, s, 10, 5);
   EXPECT_NEAR(warm.lr_at(0), 0.01, 1e-12);  // rises linearly from 0 over 10 steps
@@ -173,7 +173,7 @@ TEST(Schedule, WarmupThenCosineAndOneCycle) {
   EXPECT_NEAR(warm.lr_at(50), 0.0, 1e-12);
 
   s = ScheduleConfig();
-  s.name = "onecycle";
+  s.name = Schedule::kOneCycle;
   s.pct_start = 0.25;
   s.div_factor = 10;
   s.final_div_factor = 100;
@@ -195,14 +195,16 @@ TEST(Loss, LabelSmoothingMatchesHandComputedValues) {
   const double expected =
       -((1 - s + s / 3) * std::log(p[0][0].item<double>()) +
         s / 3 * std::log(p[0][1].item<double>()) + s / 3 * std::log(p[0][2].item<double>()));
-  EXPECT_NEAR(classification_loss(z, y, "softmax", s).item<double>(), expected, 1e-6);
-  EXPECT_NEAR(classification_loss(z, y, "softmax", 0.0).item<double>(),
+  EXPECT_NEAR(Head(OutputHead::kSoftmax, s).loss(z, y).item<double>(), expected, 1e-6);
+  EXPECT_NEAR(Head(OutputHead::kSoftmax).loss(z, y).item<double>(),
               -std::log(p[0][0].item<double>()), 1e-6);
-  EXPECT_THROW(classification_loss(z, y, "sigmoid", s), UsageError);
+  // Evaluation's per-sample losses are never smoothed.
+  EXPECT_NEAR(Head(OutputHead::kSoftmax, s).loss_per_sample(z, y)[0].item<double>(),
+              -std::log(p[0][0].item<double>()), 1e-6);
 }
 
 TEST(WeightDecay, ShrinksWeightsWithoutGradient) {
-  for (const char* name : {"adam", "adamw", "sgd"}) {
+  for (const auto name : {Optimizer::kAdam, Optimizer::kAdamW, Optimizer::kSgd}) {
     auto w = torch::ones({4}, torch::requires_grad());
     OptimConfig o;
     o.name = name;
@@ -214,15 +216,15 @@ TEST(WeightDecay, ShrinksWeightsWithoutGradient) {
       (w * 0.0).sum().backward();  // a zero gradient: only the decay moves the weights
       opt->step();
     }
-    EXPECT_LT(w.max().item<double>(), 1.0 - 1e-4) << name;
+    EXPECT_LT(w.max().item<double>(), 1.0 - 1e-4) << name_of(name);
   }
 }
 
 TEST(WeightAverage, FollowsTheModelWithTheRampedDecay) {
   ModelConfig m;
   m.hidden_sizes = {};
-  auto model = build_model(m, dataset_info("mnist"));
-  auto copy = build_model(m, dataset_info("mnist"));
+  auto model = build_model(m, dataset_info(DatasetName::kMnist));
+  auto copy = build_model(m, dataset_info(DatasetName::kMnist));
   WeightAverage average(copy, *model, 0.9);
   const auto start = model->parameters()[1].detach().clone();
   EXPECT_TRUE(torch::equal(average.model()->parameters()[1], start));
@@ -256,7 +258,7 @@ TEST(EarlyStopping, BestEpochAndPatience) {
   rule.patience = 4;
   EXPECT_FALSE(patience_ran_out(h, rule));
   rule = EarlyStoppingConfig();
-  rule.monitor = "val_loss";
+  rule.monitor = Monitor::kValLoss;
   EXPECT_EQ(best_epoch(h, rule), 4);
   EXPECT_FALSE(patience_ran_out(h, rule));  // patience 0: never stops early
 }
@@ -277,9 +279,9 @@ TEST_F(RecipeTrainTest, WholeRecipeOnACnnLearnsAndResumesExactly) {
   config_.augment.elastic_alpha = 2;
   config_.train.label_smoothing = 0.1;
   config_.train.ema_decay = 0.9;
-  config_.optim.name = "adamw";
+  config_.optim.name = Optimizer::kAdamW;
   config_.optim.weight_decay = 0.01;
-  config_.schedule.name = "onecycle";
+  config_.schedule.name = Schedule::kOneCycle;
   TrainObserver quiet;
   const auto whole = train_in(runs_ / "whole", quiet);
   ASSERT_EQ(whole.history.size(), 4u);
@@ -325,7 +327,7 @@ TEST_F(RecipeTrainTest, EmaResultIsTheAverageNotTheLastWeights) {
 TEST_F(RecipeTrainTest, EarlyStoppingStopsAndRestoresTheBestEpoch) {
   config_.train.epochs = 30;
   config_.early_stopping.patience = 2;
-  config_.early_stopping.monitor = "val_loss";
+  config_.early_stopping.monitor = Monitor::kValLoss;
   config_.early_stopping.restore_best = true;
   config_.early_stopping.min_delta = 10.0;  // no later epoch counts as an improvement on the first
   TrainObserver quiet;
@@ -335,7 +337,7 @@ TEST_F(RecipeTrainTest, EarlyStoppingStopsAndRestoresTheBestEpoch) {
   EXPECT_EQ(r.best_epoch, 1);
   EXPECT_EQ(r.model_epoch, r.best_epoch);
   // The returned weights are the best epoch's: validating them gives that epoch's loss.
-  const auto val = evaluate(*r.model, splits_.val, "softmax", 10, torch::kCPU, 1000);
+  const auto val = evaluate(*r.model, splits_.val, Head(), 10, torch::kCPU, 1000);
   EXPECT_NEAR(val.loss, r.history[static_cast<size_t>(r.best_epoch - 1)].val_loss, 1e-9);
   // Resuming a stopped run trains nothing more.
   struct Count : TrainObserver {

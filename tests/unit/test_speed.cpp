@@ -1,16 +1,21 @@
 // The speed work changes no number: FusedAdam against torch::optim::Adam, the written-out MLP step
 // against autograd, and whole training runs with each switched off, all compared bit for bit.
 
+#include <cmath>
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "mnist/core/runtime.h"
 #include "mnist/models/factory.h"
 #include "mnist/models/head.h"
 #include "mnist/models/mlp.h"
+#include "mnist/train/epoch_meter.h"
 #include "mnist/train/fused_adam.h"
 #include "mnist/train/mlp_step.h"
 #include "mnist/train/optim.h"
+#include "mnist/train/step_engine.h"
 #include "train_fixture.h"
 
 namespace mnist {
@@ -109,24 +114,25 @@ TEST(FusedAdam, ReplacedTensorsAreTakenBackIntoTheBuffers) {
   expect_equal(reference, fused, "parameter");
 }
 
+// With MNIST_PLAIN set (CI runs this suite both ways) every fast path is off.
 TEST(FusedAdam, ConfigChoosesItForAdamUnlessTurnedOff) {
   auto ps = parameters_like({{3, 2}});
   OptimConfig o;
-  EXPECT_NE(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
+  EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()) != nullptr, !plain_paths());
   o.fused = false;
   EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
   o.fused = true;
-  o.name = "adamw";
+  o.name = Optimizer::kAdamW;
   EXPECT_EQ(dynamic_cast<FusedAdam*>(make_optimizer(o, ps).get()), nullptr);
 }
 
 // Gradients from loss.backward() on the same model, for comparison.
 std::vector<at::Tensor> autograd_gradients(Classifier& model, const at::Tensor& x,
-                                           const at::Tensor& y, const std::string& output,
+                                           const at::Tensor& y, OutputHead output,
                                            at::Tensor* logits_out, at::Tensor* loss_out) {
   for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
   const auto logits = model->forward(x);
-  const auto loss = classification_loss(logits, y, output, 0.0);
+  const auto loss = Head(output).loss(logits, y);
   loss.backward();
   *logits_out = logits.detach();
   *loss_out = loss.detach();
@@ -135,14 +141,14 @@ std::vector<at::Tensor> autograd_gradients(Classifier& model, const at::Tensor& 
   return grads;
 }
 
-class MLPStepTest : public ::testing::TestWithParam<std::string> {};
+class MLPStepTest : public ::testing::TestWithParam<OutputHead> {};
 
 TEST_P(MLPStepTest, GradientsLossAndLogitsAreBitIdenticalToAutograd) {
   torch::manual_seed(5);
   Config config;
   config.model.hidden_sizes = {150, 50};
   config.model.output = GetParam();
-  auto model = build_model(config.model, dataset_info("mnist"));
+  auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
   auto step = MLPStep::create(config, model, 32);
   ASSERT_NE(step, nullptr);
   for (const int64_t batch : {32, 24}) {  // a full batch and the epoch's last, partial one
@@ -159,13 +165,14 @@ TEST_P(MLPStepTest, GradientsLossAndLogitsAreBitIdenticalToAutograd) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Heads, MLPStepTest, ::testing::Values("sigmoid", "softmax"));
+INSTANTIATE_TEST_SUITE_P(Heads, MLPStepTest,
+                         ::testing::Values(OutputHead::kSigmoid, OutputHead::kSoftmax));
 
 TEST(MLPStep, TwoThreadsGiveTheSameGradientsAsOne) {
   // Two threads split the large products; every output is still the same sum.
   torch::manual_seed(6);
   Config config;
-  auto model = build_model(config.model, dataset_info("mnist"));
+  auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
   const auto x = torch::rand({32, 1, 28, 28});
   const auto y = torch::randint(0, 10, {32}, torch::kInt64);
   const int before = at::get_num_threads();
@@ -183,7 +190,7 @@ TEST(MLPStep, TwoThreadsGiveTheSameGradientsAsOne) {
 
 TEST(MLPStep, OnlyForWhatItWritesOut) {
   Config config;
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   const auto covered = [&](const Config& c) {
     return MLPStep::create(c, build_model(c.model, info), 8) != nullptr;
   };
@@ -195,23 +202,73 @@ TEST(MLPStep, OnlyForWhatItWritesOut) {
   c.model.dropout = 0.2;
   EXPECT_FALSE(covered(c));
   c = config;
-  c.model.activation = "tanh";
+  c.model.activation = Activation::kTanh;
   EXPECT_FALSE(covered(c));
   c = config;
-  c.model.output = "softmax";
+  c.model.output = OutputHead::kSoftmax;
   c.train.label_smoothing = 0.1;
   EXPECT_FALSE(covered(c));
   c = config;
-  c.model.type = "cnn";
+  c.model.type = ModelType::kCnn;
   c.model.channels = {4};
   c.model.kernel_sizes = {3};
   EXPECT_FALSE(covered(c));
 }
 
+// The trainer's engine: the written-out step where it covers the config, unless MNIST_PLAIN is set
+// (CI runs this suite both ways); autograd otherwise. Both give the same logits and loss.
+TEST(StepEngine, WrittenOutUnlessPlainElseAutograd) {
+  torch::manual_seed(8);
+  Config config;
+  auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
+  auto optimizer = make_optimizer(config.optim, model->parameters());
+  auto engine = make_step_engine(config, model, *optimizer, 16);
+  EXPECT_EQ(engine->thread_count_free(), !plain_paths());  // only the written-out step is
+  Config cnn = config;
+  cnn.model.type = ModelType::kCnn;
+  cnn.model.channels = {4};
+  cnn.model.kernel_sizes = {3};
+  auto cnn_model = build_model(cnn.model, dataset_info(DatasetName::kMnist));
+  auto cnn_optimizer = make_optimizer(cnn.optim, cnn_model->parameters());
+  EXPECT_FALSE(make_step_engine(cnn, cnn_model, *cnn_optimizer, 16)->thread_count_free());
+
+  const auto x = torch::rand({16, 1, 28, 28});
+  const auto y = torch::randint(0, 10, {16}, torch::kInt64);
+  const auto [logits, loss] = engine->forward_backward(x, y);
+  at::Tensor expected_logits, expected_loss;
+  const auto grads =
+      autograd_gradients(model, x, y, config.model.output, &expected_logits, &expected_loss);
+  EXPECT_TRUE(torch::equal(logits, expected_logits));
+  EXPECT_TRUE(torch::equal(loss, expected_loss));
+}
+
+// The epoch meter's host loop counts right answers as torch's argmax finds them: the first of
+// equal values, NaN as the largest.
+TEST(EpochMeter, CountCorrectIsTorchsArgmaxOnTiesAndNaN) {
+  const float nan = std::nanf("");
+  const auto z = torch::tensor({1.f, 3.f, 3.f,  nan, 5.f,  1.f, 1.f, nan, nan, 2.f, 2.f,
+                                2.f, 0.f, -1.f, 4.f, -nan, 0.f, 7.f, 5.f, 5.f, nan})
+                     .view({7, 3});
+  for (int64_t row = 0; row < z.size(0); ++row) {
+    for (int64_t label = 0; label < 3; ++label) {
+      const auto logits = z.narrow(0, row, 1);
+      const auto labels = torch::tensor({label}, torch::kInt64);
+      EXPECT_EQ(count_correct(logits, labels), logits.argmax(1).eq(labels).sum().item<int64_t>())
+          << "row " << row << ", label " << label;
+    }
+  }
+  const auto labels = torch::tensor({1, 0, 1, 0, 2, 0, 2}, torch::kInt64);
+  EXPECT_EQ(count_correct(z, labels), z.argmax(1).eq(labels).sum().item<int64_t>());
+  EpochMeter meter(torch::kCPU);
+  meter.add(torch::tensor(0.5f), z, labels, 7);
+  EXPECT_EQ(meter.correct(), z.argmax(1).eq(labels).sum().item<int64_t>());
+  EXPECT_DOUBLE_EQ(meter.loss_sum(), 3.5);
+}
+
 TEST(MLP, ForwardWithoutGradientsGivesTheModuleChainsBits) {
   torch::manual_seed(7);
   ModelConfig m;
-  auto model = build_model(m, dataset_info("mnist"));
+  auto model = build_model(m, dataset_info(DatasetName::kMnist));
   for (const int64_t batch : {1, 32, 1000}) {
     const auto x = torch::rand({batch, 1, 28, 28});
     const auto with_autograd = model->forward(x).detach();  // through nn::Sequential
@@ -235,21 +292,21 @@ TEST(MLP, ForwardWithoutGradientsGivesTheModuleChainsBits) {
   }
   at::set_num_threads(before);
   EXPECT_TRUE(torch::equal(two_threads, one_thread));
-  m.dropout = 0.1;  // not plain: no direct path
-  EXPECT_TRUE(build_model(m, dataset_info("mnist"))->as<MLPImpl>()->plain_layers().empty());
 }
 
 // Whole runs: the fast paths change the speed, not one bit of the result.
 class FastPathRun : public TrainTest {};
 
 TEST_F(FastPathRun, SameHistoryAndWeightsAsAutogradAndTorchAdam) {
-  // The fast paths are really taken by this config, and really off in the second run.
+  // The fast paths are really taken by this config, and really off in the second run ...
   {
     torch::manual_seed(1);
     auto model = build_model(config_.model, splits_.info);
     EXPECT_NE(MLPStep::create(config_, model, config_.train.batch_size), nullptr);
-    EXPECT_NE(dynamic_cast<FusedAdam*>(make_optimizer(config_.optim, model->parameters()).get()),
-              nullptr);
+    auto optimizer = make_optimizer(config_.optim, model->parameters());
+    // ... unless MNIST_PLAIN turns every fast path off (CI runs this suite both ways).
+    EXPECT_EQ(dynamic_cast<FusedAdam*>(optimizer.get()) != nullptr, !plain_paths());
+    EXPECT_EQ(make_step_engine(config_, model, *optimizer, 8)->thread_count_free(), !plain_paths());
     Config off = config_;
     off.train.fast_step = false;
     off.optim.fused = false;

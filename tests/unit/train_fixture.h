@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/interrupt.h"
+#include "mnist/run/run.h"
 #include "mnist/train/trainer.h"
 #include "support.h"
 
@@ -92,7 +93,7 @@ class TrainTest : public ::testing::Test {
     const RunFolder run =
         std::filesystem::exists(dir) ? RunFolder::open(dir) : RunFolder::create(dir);
     if (!run.has(run_files::kConfig)) run.write_json(run_files::kConfig, config_to_json(config_));
-    return train_model(config_, splits_, run, torch::kCPU, observer);
+    return train_run(config_, splits_, run, torch::kCPU, observer);
   }
   TempDir data_, runs_;
   Config config_;

@@ -56,7 +56,7 @@ ImageResult prediction(const cv::Mat& image) {
 const cv::Scalar kMagenta(255, 0, 255);  // in no palette: only the user's image has it
 
 TEST(PredictWindow, FileViewFitsTheImageAndDrawsTheInkBoxOnIt) {
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   const cv::Mat view =
       render_file_view(prediction(cv::Mat(300, 600, CV_8UC3, kMagenta)), info, "1/1");
   const cv::Rect shown = box_of(view, kMagenta);
@@ -75,7 +75,7 @@ TEST(PredictWindow, FileViewFitsTheImageAndDrawsTheInkBoxOnIt) {
 }
 
 TEST(PredictWindow, ThePredictedClassHasTheHighlightedBarAndTheOthersAreInProportion) {
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   const cv::Mat view =
       render_file_view(prediction(cv::Mat(300, 600, CV_8UC3, kMagenta)), info, "1/1");
   const cv::Rect best = box_of(view, kOrange), other = box_of(view, kBlue);
@@ -93,7 +93,7 @@ TEST(PredictWindow, ThePredictedClassHasTheHighlightedBarAndTheOthersAreInPropor
 }
 
 TEST(PredictWindow, AnErrorIsShownInRedWithoutBars) {
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   ImageResult r;
   r.path = "broken.png";
   r.error = "cannot decode the image";
@@ -111,7 +111,7 @@ cv::Vec3b panel_centre(const cv::Mat& view) {
 }
 
 TEST(PredictWindow, SixteenBitGrayAndTransparentImagesAreShownAsAPersonSeesThem) {
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   ImageResult r = prediction(cv::Mat());
   r.ink_box = cv::Rect();
   r.image = cv::Mat(60, 60, CV_16UC1, cv::Scalar(32896));  // 128 * 257
@@ -126,7 +126,7 @@ TEST(PredictWindow, SixteenBitGrayAndTransparentImagesAreShownAsAPersonSeesThem)
 }
 
 TEST(PredictWindow, TheDrawViewShowsTheCanvasExactlyWhereTheMouseMapsTo) {
-  const auto& info = dataset_info("mnist");
+  const auto& info = dataset_info(DatasetName::kMnist);
   cv::Mat canvas(kDrawCanvasSide, kDrawCanvasSide, CV_8UC1, cv::Scalar(255));
   cv::line(canvas, {10, 20}, {200, 250}, cv::Scalar(0), 9);
   cv::circle(canvas, {220, 60}, 30, cv::Scalar(90), cv::FILLED);

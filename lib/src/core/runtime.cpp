@@ -1,5 +1,6 @@
 #include "mnist/core/runtime.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -16,12 +17,23 @@
 
 namespace mnist {
 
+bool plain_paths() {
+  static const bool plain = [] {
+    const char* value = std::getenv("MNIST_PLAIN");
+    return value != nullptr && std::string(value) != "" && std::string(value) != "0";
+  }();
+  return plain;
+}
+
 void configure_runtime(int threads, int blas_threads) {
 #ifdef __GLIBC__
-  // glibc returns blocks over 128 KiB to the kernel on every free by default; a training loop that
-  // allocates such blocks each step then page-faults millions of times. Keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  if (!plain_paths()) {
+    // glibc returns blocks over 128 KiB to the kernel on every free by default; a training loop
+    // that allocates such blocks each step then page-faults millions of times. Keep them in the
+    // heap.
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  }
 #endif
   torch::set_num_threads(threads);
   // OpenBLAS (behind LibTorch's CPU matmuls on Debian) starts its own threads whatever torch says;

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/core/runtime.h"
 #include "mnist/data/idx.h"
 
 namespace mnist {
@@ -51,11 +52,11 @@ Dataset load_pair(const DataConfig& data, const DatasetInfo& info, const std::st
 
 }  // namespace
 
-const DatasetInfo& dataset_info(const std::string& name) {
+const DatasetInfo& dataset_info(DatasetName name) {
   for (const auto& info : known_datasets()) {
-    if (info.name == name) return info;
+    if (info.name == name_of(name)) return info;
   }
-  throw UsageError("data.dataset: unknown data set \"" + name + "\"");
+  return known_datasets().front();  // not reached: every DatasetName is listed
 }
 
 int64_t Dataset::size() const {
@@ -135,10 +136,11 @@ BatchGatherer::BatchGatherer(at::Tensor images, at::Tensor labels, int64_t max_b
 std::pair<at::Tensor, at::Tensor> BatchGatherer::operator()(const at::Tensor& indices) {
   const int64_t b = indices.size(0);
   TORCH_CHECK(b <= x_.size(0), "BatchGatherer: batch of ", b, " > ", x_.size(0));
-  const bool plain = images_.is_cpu() && images_.dim() == 3 && images_.is_contiguous() &&
-                     labels_.is_contiguous() && indices.is_cpu() && indices.is_contiguous() &&
-                     labels_.scalar_type() == at::kLong && indices.scalar_type() == at::kLong;
-  if (!plain) {
+  const bool loop = !plain_paths() && images_.is_cpu() && images_.dim() == 3 &&
+                    images_.is_contiguous() && labels_.is_contiguous() && indices.is_cpu() &&
+                    indices.is_contiguous() && labels_.scalar_type() == at::kLong &&
+                    indices.scalar_type() == at::kLong;
+  if (!loop) {
     return {to_model_input(images_.index_select(0, indices)), labels_.index_select(0, indices)};
   }
   const int64_t pixels = images_.size(1) * images_.size(2), n = images_.size(0);

@@ -14,8 +14,7 @@ namespace {
 
 // The model's class probabilities [n, K] (CPU) for `data`, and the sum of its per-sample losses.
 std::pair<at::Tensor, double> run_model(ClassifierImpl& model, const Dataset& data,
-                                        const std::string& output, c10::Device device,
-                                        int64_t batch_size) {
+                                        const Head& head, c10::Device device, int64_t batch_size) {
   model.eval();
   torch::InferenceMode inference;
   const int64_t n = data.size();
@@ -26,8 +25,8 @@ std::pair<at::Tensor, double> run_model(ClassifierImpl& model, const Dataset& da
     const auto images = data.images.narrow(0, start, len).to(device);
     const auto labels = data.labels.narrow(0, start, len).to(device);
     const auto logits = model.forward(to_model_input(images));
-    loss_sum += classification_loss_per_sample(logits, labels, output).sum().to(torch::kFloat64);
-    probabilities.push_back(class_probabilities(logits, output).to(torch::kCPU));
+    loss_sum += head.loss_per_sample(logits, labels).sum().to(torch::kFloat64);
+    probabilities.push_back(head.probabilities(logits).to(torch::kCPU));
   }
   return {torch::cat(probabilities), loss_sum.item<double>()};
 }
@@ -50,17 +49,17 @@ EvalResult summarize(at::Tensor probabilities, double loss_sum, const at::Tensor
 
 }  // namespace
 
-EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const Head& head,
                     int64_t num_classes, c10::Device device, int64_t batch_size) {
   TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
-  auto [probabilities, loss_sum] = run_model(model, data, output, device, batch_size);
+  auto [probabilities, loss_sum] = run_model(model, data, head, device, batch_size);
   return summarize(std::move(probabilities), loss_sum, data.labels, num_classes);
 }
 
-EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const Head& head,
                     int64_t num_classes, c10::Device device, int64_t batch_size,
                     const Communicator& comm) {
-  if (!comm.distributed()) return evaluate(model, data, output, num_classes, device, batch_size);
+  if (!comm.distributed()) return evaluate(model, data, head, num_classes, device, batch_size);
   TORCH_CHECK(data.size() > 0, "evaluate: empty data set");
   const Shard mine = shard_of(data.size(), comm.rank(), comm.size());
   at::Tensor probabilities = torch::empty({0, num_classes}, torch::TensorOptions(torch::kFloat32));
@@ -68,7 +67,7 @@ EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::strin
   if (mine.count > 0) {
     const Dataset part{data.images.narrow(0, mine.begin, mine.count),
                        data.labels.narrow(0, mine.begin, mine.count)};
-    std::tie(probabilities, loss_sum) = run_model(model, part, output, device, batch_size);
+    std::tie(probabilities, loss_sum) = run_model(model, part, head, device, batch_size);
   }
   loss_sum = comm.all_reduce_sum({loss_sum}, "summing evaluation losses")[0];
   probabilities = comm.all_gather_rows(probabilities.contiguous(), "gathering predictions");

@@ -26,7 +26,7 @@ at::Tensor Predictor::probabilities(const at::Tensor& images) const {
   torch::InferenceMode guard;
   const auto input = match_channels(images.to(torch::kCPU), info_->channels);
   const auto logits = model_->forward(to_model_input(input));
-  return class_probabilities(logits, config_.model.output).contiguous();
+  return Head(config_.model.output).probabilities(logits).contiguous();
 }
 
 std::vector<int64_t> top_k(const at::Tensor& probabilities, int64_t k) {

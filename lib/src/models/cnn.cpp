@@ -13,9 +13,6 @@ struct Built {
 };
 
 Built build(const CNNOptions& o) {
-  if (o.channels.empty()) throw UsageError("model.channels: a CNN needs at least one block");
-  if (o.kernel_sizes.size() != o.channels.size())
-    throw UsageError("model.kernel_sizes: needs one entry per block of model.channels");
   Built b;
   int64_t c = o.in_channels, h = o.height, w = o.width;
   for (size_t block = 0; block < o.channels.size(); ++block) {
@@ -28,19 +25,17 @@ Built build(const CNNOptions& o) {
       b.features->push_back(layers::activation(o.activation));
       c = o.channels[block];
     }
-    if (o.pool != "none") {
+    if (o.pool != Pool::kNone) {
       if (h < 2 || w < 2) {
         throw UsageError("model.channels: " + std::to_string(o.channels.size()) +
                          " pooling blocks shrink the " + std::to_string(o.height) + "x" +
                          std::to_string(o.width) + " images below 1x1; use fewer blocks or " +
                          "model.pool \"none\"");
       }
-      if (o.pool == "max") {
+      if (o.pool == Pool::kMax) {
         b.features->push_back(torch::nn::MaxPool2d(2));  // [B, c, h, w] -> [B, c, h/2, w/2]
-      } else if (o.pool == "avg") {
-        b.features->push_back(torch::nn::AvgPool2d(2));
       } else {
-        throw UsageError("model.pool: unknown pooling \"" + o.pool + "\"");
+        b.features->push_back(torch::nn::AvgPool2d(2));
       }
       h /= 2;
       w /= 2;

@@ -14,7 +14,7 @@
 namespace mnist {
 
 Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
-  if (model.type == "mlp") {
+  if (model.type == ModelType::kMlp) {
     MLPOptions o;
     o.in_features = info.channels * info.height * info.width;
     o.hidden_sizes = model.hidden_sizes;
@@ -24,26 +24,23 @@ Classifier build_model(const ModelConfig& model, const DatasetInfo& info) {
     o.init = model.init;
     return MLP(o).ptr();
   }
-  if (model.type == "cnn") {
-    CNNOptions o;
-    o.in_channels = info.channels;
-    o.height = info.height;
-    o.width = info.width;
-    o.channels = model.channels;
-    o.kernel_sizes = model.kernel_sizes;
-    o.convs_per_block = model.convs_per_block;
-    o.pool = model.pool;
-    o.batch_norm = model.batch_norm;
-    o.conv_dropout = model.conv_dropout;
-    o.global_pool = model.global_pool;
-    o.hidden_sizes = model.hidden_sizes;
-    o.activation = model.activation;
-    o.dropout = model.dropout;
-    o.num_classes = info.num_classes();
-    o.init = model.init;
-    return CNN(o).ptr();
-  }
-  throw UsageError("model.type: unknown model type \"" + model.type + "\"");
+  CNNOptions o;
+  o.in_channels = info.channels;
+  o.height = info.height;
+  o.width = info.width;
+  o.channels = model.channels;
+  o.kernel_sizes = model.kernel_sizes;
+  o.convs_per_block = model.convs_per_block;
+  o.pool = model.pool;
+  o.batch_norm = model.batch_norm;
+  o.conv_dropout = model.conv_dropout;
+  o.global_pool = model.global_pool;
+  o.hidden_sizes = model.hidden_sizes;
+  o.activation = model.activation;
+  o.dropout = model.dropout;
+  o.num_classes = info.num_classes();
+  o.init = model.init;
+  return CNN(o).ptr();
 }
 
 Classifier load_model(const ModelConfig& model, const DatasetInfo& info, const std::string& path) {

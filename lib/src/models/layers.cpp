@@ -2,34 +2,37 @@
 
 #include <torch/torch.h>
 
-#include "mnist/core/error.h"
-
 namespace mnist::layers {
 
-torch::nn::AnyModule activation(const std::string& name) {
-  if (name == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
-  if (name == "tanh") return torch::nn::AnyModule(torch::nn::Tanh());
-  if (name == "sigmoid") return torch::nn::AnyModule(torch::nn::Sigmoid());
-  if (name == "gelu") return torch::nn::AnyModule(torch::nn::GELU());
-  throw UsageError("model.activation: unknown activation \"" + name + "\"");
+torch::nn::AnyModule activation(Activation kind) {
+  switch (kind) {
+    case Activation::kTanh:
+      return torch::nn::AnyModule(torch::nn::Tanh());
+    case Activation::kSigmoid:
+      return torch::nn::AnyModule(torch::nn::Sigmoid());
+    case Activation::kGelu:
+      return torch::nn::AnyModule(torch::nn::GELU());
+    case Activation::kRelu:
+      break;
+  }
+  return torch::nn::AnyModule(torch::nn::ReLU());
 }
 
 void append_classifier(torch::nn::Sequential& seq, int64_t in_features,
-                       const std::vector<int64_t>& hidden_sizes, const std::string& activation_name,
+                       const std::vector<int64_t>& hidden_sizes, Activation activation_kind,
                        double dropout, int64_t num_classes) {
   int64_t width = in_features;
   for (const int64_t hidden : hidden_sizes) {
     seq->push_back(torch::nn::Linear(width, hidden));  // [B, width] -> [B, hidden]
-    seq->push_back(activation(activation_name));
+    seq->push_back(activation(activation_kind));
     if (dropout > 0.0) seq->push_back(torch::nn::Dropout(dropout));
     width = hidden;
   }
   seq->push_back(torch::nn::Linear(width, num_classes));  // [B, width] -> [B, classes] logits
 }
 
-void initialise(torch::nn::Sequential& seq, const std::string& init) {
-  if (init == "torch") return;
-  if (init != "glorot") throw UsageError("model.init: unknown initialisation \"" + init + "\"");
+void initialise(torch::nn::Sequential& seq, Init init) {
+  if (init == Init::kTorch) return;
   torch::NoGradGuard no_grad;
   for (auto& module : seq->modules(/*include_self=*/false)) {
     if (auto* linear = module->as<torch::nn::Linear>()) {

@@ -43,7 +43,7 @@ bool split_is_exact(int64_t b, const at::Tensor& weight_t) {
 
 MLPImpl::MLPImpl(const MLPOptions& options)
     : layers_(register_module("layers", build_layers(options))) {
-  if (options.activation == "relu" && options.dropout <= 0.0) {
+  if (options.activation == Activation::kRelu && options.dropout <= 0.0) {
     for (const auto& module : layers_->children()) {
       if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(module))
         plain_.emplace_back(linear);
@@ -53,8 +53,8 @@ MLPImpl::MLPImpl(const MLPOptions& options)
 
 at::Tensor MLPImpl::forward(const at::Tensor& images) {
   const bool no_grad = c10::InferenceMode::is_enabled() || !at::GradMode::is_enabled();
-  if (no_grad && !plain_.empty() && images.is_cpu() && images.scalar_type() == at::kFloat &&
-      plain_.front()->weight.is_cpu()) {
+  if (no_grad && !plain_.empty() && !plain_paths() && images.is_cpu() &&
+      images.scalar_type() == at::kFloat && plain_.front()->weight.is_cpu()) {
     return plain_forward(images);
   }
   return layers_->forward(images);

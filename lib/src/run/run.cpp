@@ -9,9 +9,42 @@
 #include "mnist/core/build_info.h"
 #include "mnist/core/error.h"
 #include "mnist/core/runtime.h"
+#include "mnist/io/archive.h"
 #include "mnist/models/factory.h"
 
 namespace mnist {
+
+std::string RunFolderSink::read_checkpoint() const {
+  return run_.has(run_files::kCheckpoint) ? read_archive_file(checkpoint_name()) : "";
+}
+
+std::string RunFolderSink::checkpoint_name() const {
+  return run_.file(run_files::kCheckpoint);
+}
+
+void RunFolderSink::write_checkpoint(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                                     const TrainingState& state, ClassifierImpl* average) {
+  save_checkpoint(checkpoint_name(), model, optimizer, state, average);
+}
+
+void RunFolderSink::write_best(const Classifier& model) {
+  save_model(model, run_.file(run_files::kBestModel));
+}
+
+Classifier RunFolderSink::read_best(const ModelConfig& model, const DatasetInfo& info) const {
+  return load_model(model, info, run_.file(run_files::kBestModel));
+}
+
+void RunFolderSink::write_history(const std::vector<EpochStats>& history) {
+  run_.write_text(run_files::kHistory, history_csv(history));
+}
+
+TrainResult train_run(const Config& config, const Splits& data, const RunFolder& run,
+                      c10::Device device, TrainObserver& observer) {
+  RunFolderSink sink(run);
+  const Communicator alone;
+  return train_model(config, data, &sink, device, observer, alone);
+}
 
 RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
                     c10::Device device, int world_size) {
@@ -49,8 +82,8 @@ EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolde
 EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolder* run,
                         const TrainResult& trained, c10::Device device, const Communicator& comm) {
   if (run != nullptr) save_model(trained.model, run->file(run_files::kModel));
-  auto result = evaluate(*trained.model, data.test, config.model.output, data.info.num_classes(),
-                         device, config.train.eval_batch_size, comm);
+  auto result = evaluate(*trained.model, data.test, Head(config.model.output),
+                         data.info.num_classes(), device, config.train.eval_batch_size, comm);
   if (run != nullptr) {
     run->write_text(run_files::kPredictions, predictions_csv(result, data.test.labels));
   }

@@ -24,8 +24,8 @@ void ModelRegistry::add(const std::string& run_dir) {
   ServedModel m;
   m.predictor = std::make_unique<Predictor>(Predictor::open(run_dir));
   const Config& config = m.predictor->config();
-  m.dataset = config.data.dataset;
-  m.type = config.model.type;
+  m.dataset = name_of(config.data.dataset);
+  m.type = name_of(config.model.type);
   const RunFolder run = RunFolder::open(run_dir);
   if (run.finished()) {
     const auto metrics = run.read_json(run_files::kMetrics);

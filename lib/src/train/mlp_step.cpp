@@ -6,7 +6,6 @@
 
 #include "mnist/core/runtime.h"
 #include "mnist/models/head.h"
-#include "mnist/models/mlp.h"
 
 namespace mnist {
 namespace {
@@ -62,18 +61,40 @@ at::Tensor& grad_of(at::Tensor& p) {
   return g;
 }
 
+// The Linear layers of a network that is one Sequential of Flatten -> [Linear -> ReLU] ... ->
+// Linear and nothing else (a plain MLP: logits = L_n(relu(... relu(L_1(flatten(x)))))), or
+// nothing.
+std::vector<torch::nn::Linear> plain_linear_layers(const ClassifierImpl& model) {
+  const auto children = model.children();
+  if (children.size() != 1) return {};
+  const auto modules = children.front()->children();
+  if (modules.size() < 2 || !std::dynamic_pointer_cast<torch::nn::FlattenImpl>(modules.front()))
+    return {};
+  std::vector<torch::nn::Linear> linears;
+  for (size_t i = 1; i < modules.size(); ++i) {
+    const bool linear_here = i % 2 == 1;  // Linear at 1, 3, ...; ReLU between them
+    if (linear_here) {
+      auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(modules[i]);
+      if (!linear) return {};
+      linears.emplace_back(linear);
+    } else if (!std::dynamic_pointer_cast<torch::nn::ReLUImpl>(modules[i])) {
+      return {};
+    }
+  }
+  if (modules.size() % 2 != 0) return {};  // ends with a ReLU, not a Linear
+  return linears;
+}
+
 }  // namespace
 
 std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
                                          int64_t max_batch) {
-  if (!config.train.fast_step || config.train.label_smoothing > 0.0 ||
-      (config.model.output != "sigmoid" && config.model.output != "softmax")) {
-    return nullptr;
-  }
-  const auto* mlp = model->as<MLPImpl>();
-  if (mlp == nullptr || mlp->plain_layers().empty()) return nullptr;
+  const Head head = Head::training(config);
+  if (!config.train.fast_step || !HeadBackward::supports(head)) return nullptr;
+  const auto linears = plain_linear_layers(*model);
+  if (linears.empty()) return nullptr;
   std::unique_ptr<MLPStep> step(new MLPStep());
-  for (const auto& linear : mlp->plain_layers()) {
+  for (const auto& linear : linears) {
     Layer layer;
     layer.weight = linear->weight;
     layer.bias = linear->bias;
@@ -88,18 +109,8 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
     if (!step->layers_.empty()) layer.grad_in = at::empty({max_batch, in}, opts);
     step->layers_.push_back(std::move(layer));
   }
-  if (step->layers_.empty()) return nullptr;
-  step->sigmoid_head_ = config.model.output == "sigmoid";
-  const auto opts = step->layers_.front().weight.options().requires_grad(false);
-  const int64_t k = step->layers_.back().weight.size(0);
-  for (auto* t : {&step->sig_, &step->clamped_, &step->log_scores_, &step->log_probs_,
-                  &step->grad_a_, &step->grad_b_}) {
-    *t = at::empty({max_batch, k}, opts);
-  }
-  step->mask_ = at::empty({max_batch, k}, opts.dtype(at::kBool));
-  step->one_ = at::ones({}, opts);  // d loss / d loss, as loss.backward() starts with
-  step->loss_ = at::empty({}, opts);
-  step->total_weight_ = at::empty({}, opts);
+  const auto& last = step->layers_.back().weight;
+  step->head_.emplace(head, max_batch, last.size(0), last.options());
   step->max_batch_ = max_batch;
   return step;
 }
@@ -117,13 +128,6 @@ const MLPStep::Views& MLPStep::views(int64_t b) {
     v.grad_in.push_back(layer.grad_in.defined() ? rows(layer.grad_in) : at::Tensor());
     v.halves_exact.push_back(halves_exact(layer.weight, b));
   }
-  v.sig = rows(sig_);
-  v.clamped = rows(clamped_);
-  v.scores = rows(log_scores_);
-  v.log_probs = rows(log_probs_);
-  v.grad_a = rows(grad_a_);
-  v.grad_b = rows(grad_b_);
-  v.mask = rows(mask_);
   return v;
 }
 
@@ -157,30 +161,9 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
   }
   const at::Tensor logits = a;
 
-  // The loss (models/head.h's classification_loss): sigmoid heads as Keras scores them.
-  at::Tensor sig = v.sig, clamped = v.clamped, scores = logits, log_probs = v.log_probs;
-  if (sigmoid_head_) {
-    scores = v.scores;
-    cpu::sigmoid_out(sig, logits);
-    cpu::clamp_out(clamped, sig, kKerasEpsilon, 1.0 - kKerasEpsilon);
-    cpu::log_out(scores, clamped);
-  }
-  cpu::_log_softmax_out(log_probs, scores, 1, false);
-  cpu::nll_loss_forward_out(loss_, total_weight_, log_probs, labels, {}, at::Reduction::Mean, -100);
-
-  // Backward, in autograd's order and with its functions.
-  at::Tensor g = v.grad_a, g_scores = v.grad_b, outside = v.mask;
-  cpu::nll_loss_backward_out(g, one_, log_probs, labels, {}, at::Reduction::Mean, -100,
-                             total_weight_);
-  cpu::_log_softmax_backward_data_out(g_scores, g, log_probs, 1, at::kFloat);
-  if (sigmoid_head_) {
-    cpu::div_out(g, g_scores, clamped);  // log
-    // clamp passes the gradient where min <= x <= max, i.e. exactly where clamping changed nothing
-    // (NaN included: clamp keeps it, and NaN != NaN).
-    cpu::ne_out(outside, clamped, sig);
-    cpu::masked_fill_(g, outside, 0.0);
-    cpu::sigmoid_backward_out(g_scores, g, sig);
-  }
+  // The loss and its gradient (models/head.h), then backward through the layers in autograd's
+  // order and with its functions.
+  const auto [loss, g_scores] = (*head_)(logits, labels);
   for (size_t j = layers_.size(); j-- > 0;) {
     Layer& layer = layers_[j];
     at::Tensor g_out = g_scores;
@@ -204,7 +187,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
       cpu::mm_out(g_in, g_out, layer.weight);
     }
   }
-  return {logits, loss_};
+  return {logits, loss};
 }
 
 }  // namespace mnist

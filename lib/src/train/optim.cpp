@@ -5,17 +5,17 @@
 
 #include <torch/torch.h>
 
-#include "mnist/core/error.h"
+#include "mnist/core/runtime.h"
 #include "mnist/train/fused_adam.h"
 
 namespace mnist {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
                                                         const std::vector<at::Tensor>& parameters) {
-  if (o.name == "adam" || o.name == "adamw") {
-    const auto betas = std::make_tuple(o.beta1, o.beta2);
-    if (o.name == "adam") {
-      if (o.fused && FusedAdam::supports(parameters)) {
+  const auto betas = std::make_tuple(o.beta1, o.beta2);
+  switch (o.name) {
+    case Optimizer::kAdam:
+      if (o.fused && !plain_paths() && FusedAdam::supports(parameters)) {
         return std::make_unique<FusedAdam>(
             parameters,
             torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
@@ -23,20 +23,17 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
       return std::make_unique<torch::optim::Adam>(
           parameters,
           torch::optim::AdamOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
-    }
-    return std::make_unique<torch::optim::AdamW>(
-        parameters,
-        torch::optim::AdamWOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
+    case Optimizer::kAdamW:
+      return std::make_unique<torch::optim::AdamW>(
+          parameters,
+          torch::optim::AdamWOptions(o.lr).betas(betas).eps(o.eps).weight_decay(o.weight_decay));
+    case Optimizer::kSgd:
+      break;
   }
-  if (o.name == "sgd") {
-    if (o.nesterov && o.momentum <= 0.0)
-      throw UsageError("optim.nesterov: needs optim.momentum > 0");
-    return std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(o.lr)
-                                                               .momentum(o.momentum)
-                                                               .nesterov(o.nesterov)
-                                                               .weight_decay(o.weight_decay));
-  }
-  throw UsageError("optim.name: unknown optimiser \"" + o.name + "\"");
+  return std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(o.lr)
+                                                             .momentum(o.momentum)
+                                                             .nesterov(o.nesterov)
+                                                             .weight_decay(o.weight_decay));
 }
 
 void zero_gradients(torch::optim::Optimizer& optimizer) {
@@ -64,12 +61,7 @@ LrSchedule::LrSchedule(const OptimConfig& optim, const ScheduleConfig& schedule,
       total_steps_(std::max<int64_t>(1, steps_per_epoch * epochs)),
       warmup_steps_(std::min<int64_t>(
           total_steps_, static_cast<int64_t>(std::llround(
-                            schedule.warmup_epochs * static_cast<double>(steps_per_epoch_))))) {
-  const auto& n = schedule_.name;
-  if (n != "constant" && n != "step" && n != "cosine" && n != "onecycle") {
-    throw UsageError("schedule.name: unknown schedule \"" + n + "\"");
-  }
-}
+                            schedule.warmup_epochs * static_cast<double>(steps_per_epoch_))))) {}
 
 namespace {
 
@@ -81,7 +73,7 @@ double cosine(double from, double to, double t) {
 }  // namespace
 
 double LrSchedule::lr_at(int64_t step) const {
-  if (schedule_.name == "onecycle") {
+  if (schedule_.name == Schedule::kOneCycle) {
     const double peak_step = schedule_.pct_start * static_cast<double>(total_steps_);
     const double start = base_lr_ / schedule_.div_factor;
     const double s = static_cast<double>(step);
@@ -95,11 +87,11 @@ double LrSchedule::lr_at(int64_t step) const {
     return base_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup_steps_);
   }
   const int64_t after = step - warmup_steps_;
-  if (schedule_.name == "step") {
+  if (schedule_.name == Schedule::kStep) {
     const int64_t epoch = after / steps_per_epoch_;
     return base_lr_ * std::pow(schedule_.gamma, static_cast<double>(epoch / schedule_.step_epochs));
   }
-  if (schedule_.name == "cosine") {
+  if (schedule_.name == Schedule::kCosine) {
     const int64_t span = std::max<int64_t>(1, total_steps_ - warmup_steps_);
     return cosine(base_lr_, schedule_.min_lr,
                   static_cast<double>(after) / static_cast<double>(span));

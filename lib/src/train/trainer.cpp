@@ -14,15 +14,16 @@
 #include "mnist/core/error.h"
 #include "mnist/core/interrupt.h"
 #include "mnist/eval/metrics.h"
-#include "mnist/io/archive.h"
+#include "mnist/io/run_folder.h"
 #include "mnist/models/factory.h"
 #include "mnist/models/head.h"
 #include "mnist/train/augment.h"
 #include "mnist/train/checkpoint.h"
 #include "mnist/train/data_parallel.h"
 #include "mnist/train/ema.h"
-#include "mnist/train/mlp_step.h"
+#include "mnist/train/epoch_meter.h"
 #include "mnist/train/optim.h"
+#include "mnist/train/step_engine.h"
 #include "mnist/train/thread_governor.h"
 
 namespace mnist {
@@ -54,82 +55,8 @@ uint64_t rank_seed(uint64_t seed, int rank) {
 }
 
 double monitored(const EpochStats& s, const EarlyStoppingConfig& rule) {
-  return rule.monitor == "val_loss" ? s.val_loss : s.val_accuracy;
+  return rule.monitor == Monitor::kValLoss ? s.val_loss : s.val_accuracy;
 }
-
-// The epoch's running loss sum and count of right answers. On the CPU they are host numbers: a
-// CPU tensor's value costs nothing to read, and a few loops replace the four tensor operations per
-// step that the sums would take. On a GPU they stay device tensors, read (a synchronisation) only
-// when logging. Both give the same figures: the loss is summed in float as the tensors did.
-class EpochMeter {
- public:
-  explicit EpochMeter(c10::Device device) : on_host_(device.is_cpu()) {
-    if (!on_host_) {
-      loss_sum_t_ = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(device));
-      correct_t_ = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
-    }
-  }
-
-  void add(const at::Tensor& loss, const at::Tensor& logits, const at::Tensor& labels,
-           int64_t len) {
-    torch::NoGradGuard no_grad;
-    if (!on_host_ || logits.scalar_type() != at::kFloat || !logits.is_contiguous() ||
-        labels.scalar_type() != at::kLong || !labels.is_contiguous()) {
-      if (on_host_) {
-        add_host(loss, argmax_eq(logits, labels), len);
-        return;
-      }
-      loss_sum_t_ += loss.detach() * static_cast<float>(len);
-      correct_t_ += logits.argmax(1).eq(labels).sum();
-      return;
-    }
-    const int64_t k = logits.size(1);
-    const float* z = logits.data_ptr<float>();
-    const int64_t* y = labels.data_ptr<int64_t>();
-    int64_t right = 0;
-    for (int64_t i = 0; i < len; ++i) {
-      const float* row = z + i * k;
-      int64_t best = 0;  // argmax: the first largest, NaN counting as largest
-      for (int64_t j = 1; j < k; ++j) {
-        if (std::isnan(row[best])) break;
-        if (row[j] > row[best] || std::isnan(row[j])) best = j;
-      }
-      right += best == y[i];
-    }
-    add_host(loss, right, len);
-  }
-
-  // Continues from a stopped run's figures (loss_sum as loss_sum() returned it: a float's value).
-  void restore(double loss_sum, int64_t correct) {
-    if (on_host_) {
-      loss_sum_ = static_cast<float>(loss_sum);
-      correct_ = correct;
-    } else {
-      loss_sum_t_.fill_(loss_sum);
-      correct_t_.fill_(correct);
-    }
-  }
-
-  double loss_sum() const {
-    return on_host_ ? static_cast<double>(loss_sum_) : loss_sum_t_.item<double>();
-  }
-  int64_t correct() const { return on_host_ ? correct_ : correct_t_.item<int64_t>(); }
-
- private:
-  static int64_t argmax_eq(const at::Tensor& logits, const at::Tensor& labels) {
-    return logits.argmax(1).eq(labels).sum().item<int64_t>();
-  }
-  void add_host(const at::Tensor& loss, int64_t right, int64_t len) {
-    const float weighted = loss.item<float>() * static_cast<float>(len);
-    loss_sum_ = loss_sum_ + weighted;
-    correct_ += right;
-  }
-
-  bool on_host_;
-  float loss_sum_ = 0.0f;
-  int64_t correct_ = 0;
-  at::Tensor loss_sum_t_, correct_t_;
-};
 
 // The random generators a rank draws dropout and augmentation from: the CPU's, and the device's.
 std::vector<at::Generator> generators(c10::Device device) {
@@ -193,7 +120,7 @@ int agreed_stop(const Communicator& comm) {
 }  // namespace
 
 int64_t best_epoch(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule) {
-  const bool lower_is_better = rule.monitor == "val_loss";
+  const bool lower_is_better = rule.monitor == Monitor::kValLoss;
   int64_t best = 0;
   double best_value = 0.0;
   for (const auto& s : history) {
@@ -215,238 +142,292 @@ bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppin
   return best > 0 && history.back().epoch - best >= rule.patience;
 }
 
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
-                        c10::Device device, TrainObserver& observer) {
-  const Communicator alone;
-  return train_model(config, data, &run, device, observer, alone);
+namespace {
+
+// What a rank trains: the model, its optimiser and the weight average, all built from the config,
+// with rank 0's initial weights.
+struct Learner {
+  Classifier model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::optional<WeightAverage> average;
+
+  // The weights validation, best_model.pt and the result use.
+  Classifier evaluated() const { return average ? average->model() : model; }
+  ClassifierImpl* average_model() const { return average ? average->model().get() : nullptr; }
+  int64_t average_updates() const { return average ? average->updates() : 0; }
+};
+
+Learner build_learner(const Config& config, const DatasetInfo& info, c10::Device device,
+                      const Communicator& comm) {
+  torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
+  Learner l;
+  l.model = build_model(config.model, info);
+  l.model->to(device);
+  broadcast_model(comm, *l.model);  // every rank starts from rank 0's weights
+  l.optimizer = make_optimizer(config.optim, l.model->parameters());
+  if (config.train.ema_decay > 0) {
+    auto copy = build_model(config.model, info);
+    copy->to(device);
+    l.average.emplace(copy, *l.model, config.train.ema_decay);
+  }
+  return l;
 }
 
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder* run,
-                        c10::Device device, TrainObserver& observer, const Communicator& comm) {
-  torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
-  Classifier model = build_model(config.model, data.info);
-  model->to(device);
-  broadcast_model(comm, *model);  // every rank starts from rank 0's weights
-  auto optimizer = make_optimizer(config.optim, model->parameters());
-  std::optional<WeightAverage> average;
-  if (config.train.ema_decay > 0) {
-    auto copy = build_model(config.model, data.info);
-    copy->to(device);
-    average.emplace(copy, *model, config.train.ema_decay);
-  }
-  // The model validation, best_model.pt and the result use.
-  const auto evaluated = [&]() -> Classifier { return average ? average->model() : model; };
+// Where a run that a signal stopped in the middle of an epoch goes on: that epoch's next step,
+// with every rank's running figures and generators (progress_row).
+struct StoppedEpoch {
+  int64_t epoch = 0;  // 0: none
+  int64_t step = 0;
+  at::Tensor rows;
+};
 
-  // Resuming: rank 0 reads the checkpoint and every rank loads the same bytes.
+// Resuming: rank 0's sink reads the checkpoint and every rank loads the same bytes.
+TrainingState resume(Learner& l, const TrainSink* sink, const std::string& checkpoint_name,
+                     const Communicator& comm, StoppedEpoch& stopped_epoch) {
   TrainingState state;
-  const std::string checkpoint_path =
-      run != nullptr ? run->file(run_files::kCheckpoint) : run_files::kCheckpoint;
-  std::string checkpoint;
-  if (run != nullptr && run->has(run_files::kCheckpoint)) {
-    checkpoint = read_archive_file(checkpoint_path);
-  }
+  std::string checkpoint = sink != nullptr ? sink->read_checkpoint() : "";
   checkpoint = comm.broadcast_bytes(checkpoint, "sharing the checkpoint");
   if (!checkpoint.empty()) {
-    state = load_checkpoint_bytes(checkpoint, checkpoint_path, *model, *optimizer,
-                                  average ? average->model().get() : nullptr);
+    state = load_checkpoint_bytes(checkpoint, checkpoint_name, *l.model, *l.optimizer,
+                                  l.average_model());
     if (state.world_size != comm.size()) {
-      throw UsageError(checkpoint_path + ": the run was trained by " +
+      throw UsageError(checkpoint_name + ": the run was trained by " +
                        std::to_string(state.world_size) + " rank(s); resume it with as many " +
                        "(WORLD_SIZE=" + std::to_string(state.world_size) + "), not " +
                        std::to_string(comm.size()));
     }
-    if (average) average->set_updates(state.average_updates);
+    if (l.average) l.average->set_updates(state.average_updates);
   }
   state.world_size = comm.size();
-  checkpoint.clear();
-  // A run a signal stopped in the middle of an epoch goes on at its next step.
-  const int64_t resume_epoch = state.epoch + 1;
-  const int64_t resume_step = state.step;
-  const at::Tensor resume_rows = state.partial;
+  if (state.step > 0) stopped_epoch = {state.epoch + 1, state.step, state.partial};
   state.step = 0;
   state.partial = at::Tensor();
+  return state;
+}
 
-  // Data parallelism: every rank walks the same shuffled order; each global batch of
-  // world * batch_size images is shared out in order, batch_size per rank (the last, partial one
-  // as evenly as possible), and the gradients are averaged weighted by each rank's share.
-  const int64_t n = data.train.size();
-  const int64_t batch = config.train.batch_size;  // per rank
-  const int64_t global_batch = batch * comm.size();
-  const int64_t steps =
-      (n + global_batch - 1) / global_batch;  // the last, partial batch is used too (as Keras)
-  const LrSchedule schedule(config.optim, config.schedule, steps, config.train.epochs);
-  const std::string& output = config.model.output;
-  const Augmenter augment(config.augment);
-  const auto& rule = config.early_stopping;
-  const bool track_best = data.val.size() > 0;
-  GradientAverager average_gradients(comm, *optimizer);
+// What one epoch of training measured, before validation.
+struct EpochRun {
+  EpochStats stats;  // epoch, train_loss, train_accuracy, lr, images_per_second
+  Clock::time_point start;
+};
 
-  // Plain MLPs skip autograd (same arithmetic, none of its per-step overhead).
-  const auto fast = MLPStep::create(config, model, batch);
-  // Its split products are bit-exact: the threads may follow the machine's load (CNN kernels'
-  // results depend on the thread count, so theirs stay as configured).
-  ThreadGovernor threads(at::get_num_threads(), config.train.adaptive_threads && fast != nullptr);
+// Runs the steps of an epoch. Data parallelism: every rank walks the same shuffled order; each
+// global batch of world * batch_size images is shared out in order, batch_size per rank (the last,
+// partial one as evenly as possible), and the gradients are averaged weighted by each rank's share.
+class EpochRunner {
+ public:
+  EpochRunner(const Config& config, const Splits& data, Learner& learner, c10::Device device,
+              const Communicator& comm)
+      : config_(config),
+        learner_(learner),
+        device_(device),
+        comm_(comm),
+        n_(data.train.size()),
+        batch_(config.train.batch_size),
+        global_batch_(batch_ * comm.size()),
+        steps_((n_ + global_batch_ - 1) / global_batch_),  // the last, partial batch too (Keras)
+        schedule_(config.optim, config.schedule, steps_, config.train.epochs),
+        augment_(config.augment),
+        average_gradients_(comm, *learner.optimizer),
+        engine_(make_step_engine(config, learner.model, *learner.optimizer, batch_)),
+        threads_(at::get_num_threads(),
+                 config.train.adaptive_threads && engine_->thread_count_free()),
+        // The training split lives on the device once; batches are gathered there by index.
+        gather_(data.train.images.to(device), data.train.labels.to(device), batch_) {}
 
-  // The training split lives on the device once; batches are gathered there by index.
-  BatchGatherer gather(data.train.images.to(device), data.train.labels.to(device), batch);
+  int64_t steps() const { return steps_; }
 
-  if (resume_step >= steps) {
-    throw DataError(checkpoint_path + ": inconsistent checkpoint (step " +
-                    std::to_string(resume_step) + " of an epoch of " + std::to_string(steps) + ")");
-  }
-  if (const int signal = agreed_stop(comm)) stopped(signal, state.epoch, 0, steps);
-  observer.on_start(state.epoch + 1, config.train.epochs, steps);
-  for (int64_t epoch = state.epoch + 1;
-       epoch <= config.train.epochs && !patience_ran_out(state.history, rule); ++epoch) {
-    const auto epoch_start = Clock::now();
-    torch::manual_seed(rank_seed(epoch_seed(config.seed, epoch), comm.rank()));
+  // Trains epoch `epoch` (from the stopped step when `resume_at` is that epoch). A signal stops it
+  // after a step: the checkpoint (to `sink`) keeps the place, and Interrupted is thrown.
+  EpochRun run(int64_t epoch, const StoppedEpoch& resume_at, TrainingState& state, TrainSink* sink,
+               const std::string& checkpoint_name, TrainObserver& observer) {
+    EpochRun out;
+    out.start = Clock::now();
+    torch::manual_seed(rank_seed(epoch_seed(config_.seed, epoch), comm_.rank()));
     const auto order =
-        seeded_permutation(n, static_cast<uint64_t>(config.seed), static_cast<uint64_t>(epoch))
-            .to(device);
-    model->train();
-    EpochMeter meter(device);
+        seeded_permutation(n_, static_cast<uint64_t>(config_.seed), static_cast<uint64_t>(epoch))
+            .to(device_);
+    learner_.model->train();
+    EpochMeter meter(device_);
     int64_t seen_here = 0;  // this rank's images so far this epoch
     int64_t first_step = 0;
-    if (epoch == resume_epoch && resume_step > 0) {
+    if (epoch == resume_at.epoch) {
       const auto [loss_sum, correct, seen] = restore_progress(
-          resume_rows[comm.rank()], device, checkpoint_path);  // generators as they were
+          resume_at.rows[comm_.rank()], device_, checkpoint_name);  // generators as they were
       meter.restore(loss_sum, correct);
       seen_here = seen;
-      first_step = resume_step;
+      first_step = resume_at.step;
     }
     // Images of this epoch trained before this process started it (a resumed, stopped epoch).
-    const double earlier = static_cast<double>(std::min(n, first_step * global_batch));
+    const double earlier = static_cast<double>(std::min(n_, first_step * global_batch_));
     // The whole run's loss sum, right answers and images so far (and whether a rank was asked to
     // stop): summed over the ranks at every log step, and at the last step of the epoch, which
     // always logs.
     std::vector<double> sums;
-    double lr = config.optim.lr;
-    for (int64_t step = first_step; step < steps; ++step) {
-      const int64_t global_start = step * global_batch;
-      const int64_t global_len = std::min(global_batch, n - global_start);
-      const Shard mine = shard_of(global_len, comm.rank(), comm.size());
+    double lr = config_.optim.lr;
+    for (int64_t step = first_step; step < steps_; ++step) {
+      const int64_t global_start = step * global_batch_;
+      const int64_t global_len = std::min(global_batch_, n_ - global_start);
+      const Shard mine = shard_of(global_len, comm_.rank(), comm_.size());
       const int64_t len = mine.count;
-      lr = schedule.lr_at((epoch - 1) * steps + step);
-      set_learning_rate(*optimizer, lr);
+      lr = schedule_.lr_at((epoch - 1) * steps_ + step);
+      set_learning_rate(*learner_.optimizer, lr);
 
-      at::Tensor logits, loss;  // [B, K], []
       if (len == 0) {
-        zero_gradients(*optimizer);  // fewer images than ranks were left: this rank adds nothing
+        zero_gradients(*learner_.optimizer);  // fewer images than ranks were left: adds nothing
       } else {
         const auto idx = order.narrow(0, global_start + mine.begin, len);
-        const auto [inputs, y] = gather(idx);  // [B, C, H, W], [B]
-        const auto x = augment(inputs);
-        if (fast) {
-          std::tie(logits, loss) = fast->forward_backward(x, y);
-        } else {
-          zero_gradients(*optimizer);
-          logits = model->forward(x);
-          loss = classification_loss(logits, y, output, config.train.label_smoothing);
-          loss.backward();
-        }
+        const auto [inputs, y] = gather_(idx);  // [B, C, H, W], [B]
+        const auto [logits, loss] = engine_->forward_backward(augment_(inputs), y);
         meter.add(loss, logits, y, len);
         seen_here += len;
       }
-      average_gradients(static_cast<double>(len) / static_cast<double>(global_len));
-      optimizer->step();
-      if (average) average->update(*model);
-      threads.step_done();
+      average_gradients_(static_cast<double>(len) / static_cast<double>(global_len));
+      learner_.optimizer->step();
+      if (learner_.average) learner_.average->update(*learner_.model);
+      threads_.step_done();
 
-      const bool last = step + 1 == steps;
-      const bool logs = last || (step + 1) % config.train.log_every == 0;
+      const bool last = step + 1 == steps_;
+      const bool logs = last || (step + 1) % config_.train.log_every == 0;
       if (logs) {
         // The whole run's running figures (one small all-reduce every log_every steps), so that
         // every rank sees the same NaN, and the same request to stop, at the same step.
-        sums =
-            comm.all_reduce_sum({meter.loss_sum(), static_cast<double>(meter.correct()),
-                                 static_cast<double>(seen_here), stop_requested() != 0 ? 1.0 : 0.0},
-                                "summing training figures");
+        sums = comm_.all_reduce_sum(
+            {meter.loss_sum(), static_cast<double>(meter.correct()), static_cast<double>(seen_here),
+             stop_requested() != 0 ? 1.0 : 0.0},
+            "summing training figures");
         const double seen = sums[2];
         const double mean_loss = sums[0] / seen;
         if (!std::isfinite(mean_loss)) diverged(epoch, step + 1, mean_loss, lr);
-        observer.on_progress(epoch, step + 1, steps, mean_loss, sums[1] / seen,
-                             (seen - earlier) / seconds_since(epoch_start));
+        observer.on_progress(epoch, step + 1, steps_, mean_loss, sums[1] / seen,
+                             (seen - earlier) / seconds_since(out.start));
       }
       // A signal: a world of one stops after this step; ranks stop at a log step, all together.
       // The last step of an epoch ends it first (its checkpoint is the one kept).
       int signal = 0;
-      if (!comm.distributed()) {
+      if (!comm_.distributed()) {
         signal = stop_requested();
       } else if (logs && sums[3] > 0) {
         signal = stop_requested() != 0 ? stop_requested() : SIGTERM;
       }
       if (signal != 0 && !last) {
         state.step = step + 1;
-        state.partial =
-            comm.all_gather_rows(progress_row(meter.loss_sum(), meter.correct(), seen_here, device),
-                                 "keeping the stopped epoch");
-        state.average_updates = average ? average->updates() : 0;
-        if (run != nullptr) {
-          save_checkpoint(run->file(run_files::kCheckpoint), *model, *optimizer, state,
-                          average ? average->model().get() : nullptr);
+        state.partial = comm_.all_gather_rows(
+            progress_row(meter.loss_sum(), meter.correct(), seen_here, device_),
+            "keeping the stopped epoch");
+        state.average_updates = learner_.average_updates();
+        if (sink != nullptr) {
+          sink->write_checkpoint(*learner_.model, *learner_.optimizer, state,
+                                 learner_.average_model());
         }
-        stopped(signal, epoch, step + 1, steps);
+        stopped(signal, epoch, step + 1, steps_);
       }
     }
-    const double train_seconds = seconds_since(epoch_start);
+    const double train_seconds = seconds_since(out.start);
     // Batch-norm statistics were gathered per rank: made equal before evaluating and saving.
-    average_buffers(comm, *model);
-    if (average) average_buffers(comm, *average->model());
+    average_buffers(comm_, *learner_.model);
+    if (learner_.average) average_buffers(comm_, *learner_.average->model());
 
-    EpochStats stats;
-    stats.epoch = epoch;
-    stats.train_loss = sums[0] / static_cast<double>(n);
-    stats.train_accuracy = sums[1] / static_cast<double>(n);
-    stats.val_loss = stats.val_accuracy = std::nan("");
-    if (track_best) {
-      const auto val = evaluate(*evaluated(), data.val, output, data.info.num_classes(), device,
-                                config.train.eval_batch_size, comm);
-      stats.val_loss = val.loss;
-      stats.val_accuracy = val.accuracy;
-    }
-    stats.lr = lr;
-    stats.seconds = seconds_since(epoch_start);
-    stats.images_per_second = (static_cast<double>(n) - earlier) / train_seconds;
-
-    state.epoch = epoch;
-    state.history.push_back(stats);
-    state.average_updates = average ? average->updates() : 0;
-    // Only rank 0 writes (run is null on the others). best_model.pt before the checkpoint: a
-    // checkpoint that names epoch e as the best always has e's weights next to it (a crash in
-    // between only repeats epoch e on resume).
-    if (run != nullptr) {
-      if (track_best && best_epoch(state.history, rule) == epoch) {
-        save_model(evaluated(), run->file(run_files::kBestModel));
-      }
-      save_checkpoint(run->file(run_files::kCheckpoint), *model, *optimizer, state,
-                      average ? average->model().get() : nullptr);
-      run->write_text(run_files::kHistory, history_csv(state.history));
-    }
-    observer.on_epoch_end(stats);
-    if (const int signal = agreed_stop(comm)) stopped(signal, epoch, 0, steps);
+    out.stats.epoch = epoch;
+    out.stats.train_loss = sums[0] / static_cast<double>(n_);
+    out.stats.train_accuracy = sums[1] / static_cast<double>(n_);
+    out.stats.lr = lr;
+    out.stats.images_per_second = (static_cast<double>(n_) - earlier) / train_seconds;
+    return out;
   }
-  // A resumed run whose checkpoint was its last epoch rewrites history.csv from the checkpoint too,
-  // in case the process died between the two writes.
-  if (run != nullptr) run->write_text(run_files::kHistory, history_csv(state.history));
 
+ private:
+  const Config& config_;
+  Learner& learner_;
+  c10::Device device_;
+  const Communicator& comm_;
+  const int64_t n_, batch_, global_batch_, steps_;
+  const LrSchedule schedule_;
+  const Augmenter augment_;
+  GradientAverager average_gradients_;
+  std::unique_ptr<StepEngine> engine_;
+  ThreadGovernor threads_;
+  BatchGatherer gather_;
+};
+
+// The result: the weights to evaluate (the best epoch's when early_stopping.restore_best, which
+// rank 0's sink reads and shares), in eval mode.
+TrainResult result_of(const Config& config, const Splits& data, const TrainingState& state,
+                      const Learner& learner, const TrainSink* sink, c10::Device device,
+                      const Communicator& comm) {
+  const auto& rule = config.early_stopping;
   TrainResult result;
   result.history = state.history;
-  result.best_epoch = track_best ? best_epoch(state.history, rule) : 0;
+  result.best_epoch = data.val.size() > 0 ? best_epoch(state.history, rule) : 0;
   result.stopped_early = state.epoch < config.train.epochs;
-  result.model = evaluated();
+  result.model = learner.evaluated();
   result.model_epoch = state.epoch;
   if (rule.restore_best && result.best_epoch > 0 && result.best_epoch != state.epoch) {
-    // Rank 0 reads the best weights and shares them.
-    if (run != nullptr) {
-      result.model = load_model(config.model, data.info, run->file(run_files::kBestModel));
+    if (sink != nullptr) {
+      result.model = sink->read_best(config.model, data.info);
       result.model->to(device);
     }
     broadcast_model(comm, *result.model);
     result.model_epoch = result.best_epoch;
   }
   result.model->eval();
-  model->eval();
+  learner.model->eval();
   return result;
+}
+
+}  // namespace
+
+TrainResult train_model(const Config& config, const Splits& data, TrainSink* sink,
+                        c10::Device device, TrainObserver& observer, const Communicator& comm) {
+  const std::string checkpoint_name =
+      sink != nullptr ? sink->checkpoint_name() : std::string(run_files::kCheckpoint);
+  Learner learner = build_learner(config, data.info, device, comm);
+  StoppedEpoch stopped_epoch;
+  TrainingState state = resume(learner, sink, checkpoint_name, comm, stopped_epoch);
+  EpochRunner runner(config, data, learner, device, comm);
+  if (stopped_epoch.step >= runner.steps()) {
+    throw DataError(checkpoint_name + ": inconsistent checkpoint (step " +
+                    std::to_string(stopped_epoch.step) + " of an epoch of " +
+                    std::to_string(runner.steps()) + ")");
+  }
+  const auto& rule = config.early_stopping;
+  const bool track_best = data.val.size() > 0;
+
+  if (const int signal = agreed_stop(comm)) stopped(signal, state.epoch, 0, runner.steps());
+  observer.on_start(state.epoch + 1, config.train.epochs, runner.steps());
+  for (int64_t epoch = state.epoch + 1;
+       epoch <= config.train.epochs && !patience_ran_out(state.history, rule); ++epoch) {
+    EpochRun run = runner.run(epoch, stopped_epoch, state, sink, checkpoint_name, observer);
+    EpochStats& stats = run.stats;
+    stats.val_loss = stats.val_accuracy = std::nan("");
+    if (track_best) {
+      const auto val =
+          evaluate(*learner.evaluated(), data.val, Head(config.model.output),
+                   data.info.num_classes(), device, config.train.eval_batch_size, comm);
+      stats.val_loss = val.loss;
+      stats.val_accuracy = val.accuracy;
+    }
+    stats.seconds = seconds_since(run.start);
+
+    state.epoch = epoch;
+    state.history.push_back(stats);
+    state.average_updates = learner.average_updates();
+    // best_model.pt before the checkpoint: a checkpoint that names epoch e as the best always has
+    // e's weights next to it (a crash in between only repeats epoch e on resume).
+    if (sink != nullptr) {
+      if (track_best && best_epoch(state.history, rule) == epoch) {
+        sink->write_best(learner.evaluated());
+      }
+      sink->write_checkpoint(*learner.model, *learner.optimizer, state, learner.average_model());
+      sink->write_history(state.history);
+    }
+    observer.on_epoch_end(stats);
+    if (const int signal = agreed_stop(comm)) stopped(signal, epoch, 0, runner.steps());
+  }
+  // A resumed run whose checkpoint was its last epoch rewrites the history from the checkpoint
+  // too, in case the process died between the two writes.
+  if (sink != nullptr) sink->write_history(state.history);
+  return result_of(config, data, state, learner, sink, device, comm);
 }
 
 }  // namespace mnist

@@ -10,10 +10,19 @@
 
 namespace mnist {
 
+/// The one switch for every fast path: true when the environment sets MNIST_PLAIN to anything but
+/// "" or "0" (read once). Each speed path then takes its plain counterpart, which computes the same
+/// values the straightforward way: the written-out MLP training step (autograd instead),
+/// FusedAdam (torch::optim::Adam), the MLP's direct inference kernels (the module chain), the
+/// batch gatherer's loop (index_select + to_model_input), the epoch meter's host-side sums (tensor
+/// sums), and the allocator thresholds (glibc's defaults). CI runs the training tests both ways;
+/// results must not differ.
+bool plain_paths();
+
 /// Sets LibTorch's intra-op threads to `threads` (>= 1), OpenBLAS' threads to `blas_threads`, one
 /// inter-op thread, and raises glibc's mmap/trim thresholds so that the training loop's buffers are
 /// reused instead of being returned to the kernel on every free (which costs millions of page
-/// faults per run).
+/// faults per run; not with plain_paths()).
 void configure_runtime(int threads, int blas_threads = 1);
 
 /// Calls f(first, count) for the two halves of the rows 0..n-1 ([0, n/2) and [n/2, n)), on two

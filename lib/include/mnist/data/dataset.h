@@ -16,7 +16,7 @@ namespace mnist {
 
 /// What a data set is: its name, image geometry and class names.
 struct DatasetInfo {
-  std::string name;      // "mnist" | "fashion-mnist"
+  std::string name;      // as config key data.dataset spells it
   int64_t channels = 1;  // 1 for both gray-scale sets; models take their input channels from here
   int64_t height = 28;
   int64_t width = 28;
@@ -24,8 +24,8 @@ struct DatasetInfo {
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
 };
 
-/// The description of a data set named by config key data.dataset.
-const DatasetInfo& dataset_info(const std::string& name);
+/// The description of the data set config key data.dataset names.
+const DatasetInfo& dataset_info(DatasetName name);
 
 /// Images and labels of one split.
 struct Dataset {

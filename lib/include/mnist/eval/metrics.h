@@ -12,6 +12,7 @@
 #include "mnist/data/dataset.h"
 #include "mnist/dist/communicator.h"
 #include "mnist/models/classifier.h"
+#include "mnist/models/head.h"
 
 namespace mnist {
 
@@ -25,16 +26,16 @@ struct EvalResult {
 };
 
 /// Runs `model` over `data` in batches of `batch_size` under inference mode on `device` (where the
-/// model already is), with `output` ("softmax" | "sigmoid") deciding loss and probabilities. Leaves
-/// the model in eval mode. `data` must not be empty.
-EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+/// model already is), with `head` deciding loss (never smoothed) and probabilities. Leaves the
+/// model in eval mode. `data` must not be empty.
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const Head& head,
                     int64_t num_classes, c10::Device device, int64_t batch_size);
 
 /// The same, with the work shared by the ranks of `comm`: each runs the model on its shard of
 /// `data` (shard_of), and every rank gets the result for the whole of `data` (probabilities
 /// gathered, losses summed). The figures equal the single-process ones up to the order of the
 /// loss sum.
-EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const std::string& output,
+EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const Head& head,
                     int64_t num_classes, c10::Device device, int64_t batch_size,
                     const Communicator& comm);
 

@@ -11,6 +11,7 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
+#include "mnist/config/config.h"
 #include "mnist/models/classifier.h"
 
 namespace mnist {
@@ -22,20 +23,20 @@ struct CNNOptions {
   std::vector<int64_t> channels = {32, 64};    // output channels of each block
   std::vector<int64_t> kernel_sizes = {3, 3};  // one odd kernel size per block
   int64_t convs_per_block = 1;
-  std::string pool = "max";  // max | avg | none
+  Pool pool = Pool::kMax;
   bool batch_norm = true;
   double conv_dropout = 0.0;                  // after each block
   bool global_pool = false;                   // average over H and W before the head
   std::vector<int64_t> hidden_sizes = {128};  // the head's hidden widths
-  std::string activation = "relu";
+  Activation activation = Activation::kRelu;
   double dropout = 0.0;  // in the head
   int64_t num_classes = 10;
-  std::string init = "torch";
+  Init init = Init::kTorch;
 };
 
 class CNNImpl : public ClassifierImpl {
  public:
-  /// UsageError naming the model key at fault (e.g. more pooling blocks than the image allows).
+  /// UsageError naming model.channels when its pooling blocks shrink the images below 1x1.
   explicit CNNImpl(const CNNOptions& options);
   at::Tensor forward(const at::Tensor& images) override;
 

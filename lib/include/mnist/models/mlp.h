@@ -10,6 +10,7 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
+#include "mnist/config/config.h"
 #include "mnist/models/classifier.h"
 
 namespace mnist {
@@ -18,9 +19,9 @@ struct MLPOptions {
   int64_t in_features = 784;                      // C * H * W of the input images
   std::vector<int64_t> hidden_sizes = {150, 50};  // one Linear + activation per entry
   int64_t num_classes = 10;
-  std::string activation = "relu";  // relu | tanh | sigmoid | gelu
-  double dropout = 0.0;             // after each hidden activation; 0 = no Dropout layer
-  std::string init = "torch";       // torch | glorot (Keras: Glorot-uniform weights, zero bias)
+  Activation activation = Activation::kRelu;
+  double dropout = 0.0;      // after each hidden activation; 0 = no Dropout layer
+  Init init = Init::kTorch;  // kGlorot: Keras' Glorot-uniform weights, zero biases
 };
 
 class MLPImpl : public ClassifierImpl {
@@ -31,17 +32,14 @@ class MLPImpl : public ClassifierImpl {
   /// nn::Linear and nn::ReLU call, so the logits are the same bits.
   at::Tensor forward(const at::Tensor& images) override;
 
-  /// The Linear layers when the network is plain (ReLU activations, no Dropout):
-  /// logits = L_n(relu(... relu(L_1(flatten(x))))). Empty otherwise. The written-out training step
-  /// (train/mlp_step.h) and forward() use them.
-  const std::vector<torch::nn::Linear>& plain_layers() const { return plain_; }
-
  private:
   at::Tensor plain_forward(const at::Tensor& images) const;
 
   // Registered as "layers": its parameters are checkpoint keys "layers.0.weight", ... (renaming is
   // a format change).
   torch::nn::Sequential layers_;
+  // The Linear layers when the network is plain (ReLU activations, no Dropout):
+  // logits = L_n(relu(... relu(L_1(flatten(x))))); empty otherwise.
   std::vector<torch::nn::Linear> plain_;
 };
 

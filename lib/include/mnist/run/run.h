@@ -1,7 +1,7 @@
 #pragma once
 // The life of a run folder, in the order the apps call it:
-//   RunFolder::check_new -> (load data) -> start_run -> train_model -> evaluate_run -> (figures) ->
-//   complete_run
+//   RunFolder::check_new -> (load data) -> start_run -> train_model (into a RunFolderSink) ->
+//   evaluate_run -> (figures) -> complete_run
 // Data is loaded before the folder is created, so bad data leaves no folder behind; metrics.json is
 // written last, so a folder without it never looks finished.
 
@@ -18,6 +18,27 @@
 #include "mnist/train/trainer.h"
 
 namespace mnist {
+
+/// The run folder as the trainer's sink (train/trainer.h): checkpoint.pt, best_model.pt and
+/// history.csv, each written atomically. Rank 0 holds one; the other ranks pass nullptr.
+class RunFolderSink final : public TrainSink {
+ public:
+  explicit RunFolderSink(const RunFolder& run) : run_(run) {}
+  std::string read_checkpoint() const override;
+  std::string checkpoint_name() const override;
+  void write_checkpoint(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                        const TrainingState& state, ClassifierImpl* average) override;
+  void write_best(const Classifier& model) override;
+  Classifier read_best(const ModelConfig& model, const DatasetInfo& info) const override;
+  void write_history(const std::vector<EpochStats>& history) override;
+
+ private:
+  const RunFolder& run_;
+};
+
+/// Trains into `run` in a world of one (train_model with a RunFolderSink).
+TrainResult train_run(const Config& config, const Splits& data, const RunFolder& run,
+                      c10::Device device, TrainObserver& observer);
 
 /// Creates the folder and writes config.json (resolved, absolute paths) and meta.json (which
 /// records `world_size`, the ranks of a data-parallel run).

@@ -6,12 +6,14 @@
 //
 // Each operation is the one autograd would run for the same network and loss (addmm forward; for
 // the backward mm(grad^T, input) for weights, a column sum for biases, mm(grad, weight) for inputs,
-// threshold_backward, sigmoid_backward, clamp's mask, log's division, log_softmax's and nll_loss's
-// own backward functions), so the gradients are bit-identical to loss.backward()'s (a unit test
-// checks this); only the overhead is gone.
+// threshold_backward; the head's loss and gradient are models/head.h's HeadBackward), so the
+// gradients are bit-identical to loss.backward()'s (a unit test checks this); only the overhead is
+// gone. A "plain MLP" is any model that is one Sequential of Flatten -> [Linear -> ReLU] ... ->
+// Linear; the step finds its layers by that shape.
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -19,10 +21,12 @@
 
 #include "mnist/config/config.h"
 #include "mnist/models/classifier.h"
+#include "mnist/models/head.h"
+#include "mnist/train/step_engine.h"
 
 namespace mnist {
 
-class MLPStep {
+class MLPStep final : public StepEngine {
  public:
   /// The step for `model` trained as `config` says, or nullptr when the written-out pass does not
   /// cover it (a CNN, dropout, an activation other than ReLU, label smoothing, train.fast_step
@@ -33,7 +37,10 @@ class MLPStep {
   /// sets every parameter's gradient (overwriting it) and returns {logits [B, K], mean loss []}.
   /// The returned tensors are views of internal buffers, valid until the next call.
   std::pair<at::Tensor, at::Tensor> forward_backward(const at::Tensor& images,
-                                                     const at::Tensor& labels);
+                                                     const at::Tensor& labels) override;
+
+  /// Its split products are bit-exact (runtime.h's exact_in_halves decides where to split).
+  bool thread_count_free() const override { return true; }
 
  private:
   struct Layer {
@@ -50,17 +57,13 @@ class MLPStep {
     std::vector<at::Tensor> out, grad_out, grad_in;  // per layer
     std::vector<std::array<at::Tensor, 2>> half_out;
     std::vector<bool> halves_exact;  // per layer: splitting keeps the bits (halves_exact())
-    at::Tensor sig, clamped, scores, log_probs, grad_a, grad_b, mask;
   };
   MLPStep() = default;
   const Views& views(int64_t batch);
 
   std::vector<Layer> layers_;
-  bool sigmoid_head_ = false;
+  std::optional<HeadBackward> head_;
   int64_t max_batch_ = 0;
-  // The head's buffers [max_batch, K].
-  at::Tensor sig_, clamped_, log_scores_, log_probs_, mask_, grad_a_, grad_b_;
-  at::Tensor one_, loss_, total_weight_;
   Views full_, partial_;  // for full batches and for the epoch's last one
 };
 

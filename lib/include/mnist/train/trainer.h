@@ -1,17 +1,20 @@
 #pragma once
 // The training loop: seeded, resumable, checkpointed after every epoch. It returns what it
 // measured; how progress is shown is the observer's business (train/progress.h has the console
-// one).
+// one), and where checkpoints go is the sink's (run/run.h writes them into the run folder). The
+// step itself is a StepEngine (train/step_engine.h).
 
+#include <string>
 #include <vector>
 
 #include <c10/core/Device.h>
+#include <torch/optim/optimizer.h>
 
 #include "mnist/config/config.h"
 #include "mnist/data/dataset.h"
 #include "mnist/dist/communicator.h"
-#include "mnist/io/run_folder.h"
 #include "mnist/models/classifier.h"
+#include "mnist/train/checkpoint.h"
 #include "mnist/train/history.h"
 
 namespace mnist {
@@ -25,7 +28,7 @@ class TrainObserver {
   /// Every train.log_every steps and at the end of an epoch: running means of the epoch so far.
   virtual void on_progress(int64_t /*epoch*/, int64_t /*step*/, int64_t /*steps*/, double /*loss*/,
                            double /*accuracy*/, double /*images_per_second*/) {}
-  /// After the epoch's checkpoint and history row are on disk.
+  /// After the epoch's checkpoint and history row went to the sink.
   virtual void on_epoch_end(const EpochStats& /*stats*/) {}
 };
 
@@ -46,23 +49,42 @@ int64_t best_epoch(const std::vector<EpochStats>& history, const EarlyStoppingCo
 /// True when early stopping's patience has run out after the last epoch of `history`.
 bool patience_ran_out(const std::vector<EpochStats>& history, const EarlyStoppingConfig& rule);
 
-/// Trains `config`'s model on `data` on `device`. After every epoch, a checkpoint goes into `run`
-/// atomically and then history.csv is rewritten from it. When `run` already holds a checkpoint, the
-/// run continues after its last finished epoch, giving the same result as an uninterrupted run.
+/// Where training keeps what it must not lose, and reads it back on a resume: rank 0's run folder
+/// (run/run.h's RunFolderSink). Ranks without one (nullptr) write nothing. The trainer decides
+/// when; the sink decides where and how.
+class TrainSink {
+ public:
+  virtual ~TrainSink() = default;
+  /// The checkpoint to resume from (its bytes), or "" to start afresh.
+  virtual std::string read_checkpoint() const = 0;
+  /// How errors about the checkpoint name it.
+  virtual std::string checkpoint_name() const = 0;
+  /// A checkpoint: after every epoch, and when a signal stops one. `average` is the weight
+  /// average's model, or nullptr.
+  virtual void write_checkpoint(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                                const TrainingState& state, ClassifierImpl* average) = 0;
+  /// The weights of the best validation epoch so far, written before the checkpoint naming it.
+  virtual void write_best(const Classifier& model) = 0;
+  /// Those weights again, for early_stopping.restore_best (DataError when they are gone).
+  virtual Classifier read_best(const ModelConfig& model, const DatasetInfo& info) const = 0;
+  /// The history so far, after each checkpoint.
+  virtual void write_history(const std::vector<EpochStats>& history) = 0;
+};
+
+/// Trains `config`'s model on `data` on `device`. After every epoch a checkpoint goes to `sink`,
+/// then the history. When the sink holds a checkpoint, the run continues after its last finished
+/// epoch (or at the next step of a stopped one), giving the same result as an uninterrupted run.
 /// RunError when the loss becomes NaN or infinite (the checkpoint of the last good epoch stays).
 /// The recipe's parts (augmentation, label smoothing, weight average, early stopping with the best
-/// weights in best_model.pt) are all functions of the config and seed, and survive a resume.
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder& run,
-                        c10::Device device, TrainObserver& observer);
-
-/// The same as one rank of a data-parallel run (train/data_parallel.h). `train.batch_size` is per
-/// rank: each step takes comm.size() * batch_size images of the epoch's shuffled order, shared out
-/// in rank order, and averages the gradients over them, so the run follows the single-process
-/// trajectory of the global batch (dropout and augmentation are seeded per rank). `run` is the run
-/// folder on rank 0 and nullptr on the others, which write nothing; a resume reads rank 0's
-/// checkpoint and refuses a different world size (UsageError). The history and the result are the
-/// whole run's on every rank.
-TrainResult train_model(const Config& config, const Splits& data, const RunFolder* run,
+/// weights) are all functions of the config and seed, and survive a resume.
+///
+/// Data parallelism (train/data_parallel.h): `train.batch_size` is per rank: each step takes
+/// comm.size() * batch_size images of the epoch's shuffled order, shared out in rank order, and
+/// averages the gradients over them, so the run follows the single-process trajectory of the
+/// global batch (dropout and augmentation are seeded per rank). `sink` is rank 0's; the other
+/// ranks pass nullptr. A resume reads rank 0's checkpoint and refuses a different world size
+/// (UsageError). The history and the result are the whole run's on every rank.
+TrainResult train_model(const Config& config, const Splits& data, TrainSink* sink,
                         c10::Device device, TrainObserver& observer, const Communicator& comm);
 
 }  // namespace mnist
