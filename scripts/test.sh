@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The second command of the README, and what CI runs: installs what is missing, fetches MNIST (the
-# end-to-end test trains on it), builds, checks formatting (in CI), and runs the whole test suite.
+# end-to-end test trains on it), builds, checks formatting (in CI), runs the whole test suite, then
+# the unit suite (the training tests) with every fast path off (MNIST_PLAIN=1).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -14,3 +15,6 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 scripts/ctest_all.sh build
+# The training tests again with every fast path off (core/runtime.h's plain_paths): the plain paths
+# must pass the same tests, and the tests that check a fast path is chosen check that it is not.
+MNIST_PLAIN=1 scripts/ctest_all.sh build -L unit
