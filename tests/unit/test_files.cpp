@@ -42,6 +42,13 @@ TEST(Files, ReadsAreCappedRawAndAfterDecompression) {
   testing::write_bytes(raw, std::string(1000, 'x'));
   EXPECT_EQ(read_file_bytes(raw, 1000).size(), 1000u);
   expect_error<DataError>([&] { read_file_bytes(raw, 999); }, {raw, "more than the limit of 999"});
+  std::string content(200000, '\0');  // several reads' worth, every byte value
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 7 % 256);
+  testing::write_bytes(dir / "big.bin", content);
+  const auto read = read_file_bytes(dir / "big.bin", 200000);
+  EXPECT_EQ(std::string(read.begin(), read.end()), content);
+  expect_error<DataError>([&] { read_file_bytes(dir / "big.bin", 199999); },
+                          {"more than the limit of 199999"});
 
   const std::string gz = dir / "big.gz";
   write_file_gzip(gz, std::string(5 << 20, 'a'));  // 5 MB of zeros-like text: a few kB on disk
@@ -54,8 +61,15 @@ TEST(Files, ReadsAreCappedRawAndAfterDecompression) {
 TEST(Files, BadFilesAreDataErrorsNamingThePath) {
   TempDir dir;
   expect_error<DataError>([&] { read_file_bytes(dir / "missing", 10); },
-                          {dir / "missing", "cannot open"});
+                          {dir / "missing", "no such file"});
   expect_error<DataError>([&] { read_file_bytes(dir.path(), 10); }, {dir.path(), "is a directory"});
+  // A FIFO is refused, not waited on (opening one for reading blocks until a writer comes).
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error<DataError>([&] { read_file_bytes(fifo, 10); }, {fifo, "not a regular file"});
+  ASSERT_EQ(::mkfifo((fifo + ".gz").c_str(), 0600), 0);
+  expect_error<DataError>([&] { read_file_bytes(fifo + ".gz", 10); },
+                          {fifo + ".gz", "not a regular file"});
   expect_error<DataError>([&] { read_text_file(dir / "missing.json"); }, {dir / "missing.json"});
   const std::string fake = dir / "fake.gz";
   testing::write_bytes(fake, "not gzip at all");

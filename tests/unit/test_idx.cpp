@@ -130,7 +130,7 @@ TEST(Idx, GzipProblems) {
 
 TEST(Idx, MissingFileAndDirectory) {
   TempDir dir;
-  expect_data_error([&] { read_idx_images(dir / "nope", 28, 28); }, dir / "nope", "cannot open");
+  expect_data_error([&] { read_idx_images(dir / "nope", 28, 28); }, dir / "nope", "no such file");
   expect_data_error([&] { read_idx_images(dir.path(), 28, 28); }, dir.path(), "is a directory");
 }
 

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/io/bytes.h"
 #include "mnist/io/files.h"
 
 namespace mnist {
@@ -16,15 +17,6 @@ constexpr uint32_t kLabelMagic = 0x00000801;  // unsigned byte, 1 dimension
 constexpr uint32_t kImageMagic = 0x00000803;  // unsigned byte, 3 dimensions
 // The largest file we accept after decompression: MNIST's training images are 47 MB.
 constexpr uint64_t kMaxFileBytes = 1ull << 31;
-
-uint32_t read_be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-
-void put_be32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
 
 std::string hex(uint32_t v) {
   std::ostringstream ss;
@@ -49,7 +41,7 @@ std::vector<uint8_t> read_checked(const std::string& path, uint32_t magic,
     throw DataError(path + ": too short to be an IDX file (" + std::to_string(bytes.size()) +
                     " bytes)");
   }
-  const uint32_t found = read_be32(bytes.data());
+  const uint32_t found = load_be32(bytes.data());
   if (found != magic) {
     throw DataError(path + ": bad magic number " + hex(found) + " (expected " + hex(magic) +
                     " for " + (magic == kImageMagic ? "images" : "labels") + ")");
@@ -58,7 +50,7 @@ std::vector<uint8_t> read_checked(const std::string& path, uint32_t magic,
   dims.clear();
   uint64_t payload = 1;
   for (size_t i = 0; i < ndims; ++i) {
-    dims.push_back(read_be32(bytes.data() + 4 + 4 * i));
+    dims.push_back(load_be32(bytes.data() + 4 + 4 * i));
     payload *= dims.back();  // each factor < 2^32 and at most 3 of them (small): checked next
     if (payload > kMaxFileBytes) {
       throw DataError(path + ": header declares more data than the file can hold");
@@ -85,8 +77,8 @@ torch::Tensor to_tensor(const std::vector<uint8_t>& bytes, size_t offset,
 void write_idx(const std::string& path, uint32_t magic, const torch::Tensor& t) {
   const auto data = t.to(torch::kCPU).to(torch::kUInt8).contiguous();
   std::string out;
-  put_be32(out, magic);
-  for (int64_t d : data.sizes()) put_be32(out, static_cast<uint32_t>(d));
+  append_be32(out, magic);
+  for (int64_t d : data.sizes()) append_be32(out, static_cast<uint32_t>(d));
   out.append(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
              static_cast<size_t>(data.numel()));
   if (ends_with_gz(path)) {

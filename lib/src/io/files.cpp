@@ -30,26 +30,47 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
+// Only regular files are opened: a FIFO or a device would block or never end.
 void check_regular_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw DataError(path + ": cannot open: " + errno_text());
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw DataError(path + ": no such file");
+    throw DataError(path + ": cannot open: " + errno_text());
+  }
   if (S_ISDIR(st.st_mode)) throw DataError(path + ": is a directory");
+  if (!S_ISREG(st.st_mode)) throw DataError(path + ": not a regular file");
 }
 
+// Reads to the end (the file may change size meanwhile), never more than `max_bytes`.
 std::vector<uint8_t> read_raw(const std::string& path, uint64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw DataError(path + ": cannot open: " + errno_text());
-  const auto size = static_cast<uint64_t>(in.tellg());
-  if (size > max_bytes) {
-    throw DataError(path + ": " + std::to_string(size) + " bytes, more than the limit of " +
+  // O_NONBLOCK: should the path have become a FIFO since the check, open() does not wait.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw DataError(path + ": cannot open: " + errno_text());
+  struct stat st {};
+  const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  const auto too_large = [&](uint64_t bytes) {
+    ::close(fd);
+    throw DataError(path + ": " + std::to_string(bytes) + " bytes, more than the limit of " +
                     std::to_string(max_bytes));
-  }
+  };
+  if (size > max_bytes) too_large(size);
   std::vector<uint8_t> bytes(size);
-  in.seekg(0);
-  if (size > 0 &&
-      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
-    throw DataError(path + ": read failed");
+  uint64_t done = 0;
+  while (true) {
+    if (done == bytes.size()) bytes.resize(std::min<uint64_t>(max_bytes + 1, done + (1 << 16)));
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = errno_text();
+      ::close(fd);
+      throw DataError(path + ": cannot read: " + why);
+    }
+    if (n == 0) break;
+    done += static_cast<uint64_t>(n);
+    if (done > max_bytes) too_large(done);
   }
+  ::close(fd);
+  bytes.resize(done);
   return bytes;
 }
 

@@ -73,8 +73,10 @@ std::vector<double> history_rates(const fs::path& run) {
 }
 
 // The first test image, dark on white and eight times larger, as a user's drawing would be (PGM,
-// which both OpenCV and PIL read).
-void write_user_image(const at::Tensor& image, const fs::path& path) {
+// which both OpenCV and PIL read). Written by hand rather than with tools/userset.h's
+// write_user_image: the benchmark runner links only mnist_core, so it works in builds without
+// OpenCV.
+void write_drawing_pgm(const at::Tensor& image, const fs::path& path) {
   constexpr int kScale = 8;
   const auto img = image.contiguous();
   const int64_t h = img.size(0), w = img.size(1);
@@ -184,7 +186,7 @@ std::vector<Figure> run(const Options& o) {
   const Dataset test = load_test_split(data);
   fs::create_directories(work);
   const fs::path image = work / "digit.pgm";
-  write_user_image(test.images[0], image);
+  write_drawing_pgm(test.images[0], image);
   const std::string epochs = std::to_string(o.tutorial_epochs);
   const std::string data_arg = "data.dir=" + fs::absolute(o.data_dir).string();
 

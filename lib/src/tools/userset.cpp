@@ -5,10 +5,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/io/bytes.h"
 #include "mnist/io/files.h"
 
 namespace mnist::vision {
@@ -99,24 +102,17 @@ cv::Mat gray_of(const cv::Mat& bgr) {
   return g;
 }
 
-void put_be32(std::string& s, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xFF));
-}
-
-uint32_t crc32(const std::string& data) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char c : data) {
-    crc ^= c;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
+// zlib's CRC-32 (the one PNG chunks carry).
+uint32_t crc_of(const std::string& data) {
+  return static_cast<uint32_t>(
+      ::crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
 }
 
 void put_chunk(std::string& png, const std::string& type, const std::string& data) {
-  put_be32(png, static_cast<uint32_t>(data.size()));
+  append_be32(png, static_cast<uint32_t>(data.size()));
   const std::string body = type + data;
   png += body;
-  put_be32(png, crc32(body));
+  append_be32(png, crc_of(body));
 }
 
 }  // namespace
@@ -266,8 +262,8 @@ std::vector<std::string> write_bad_images(const std::string& dir) {
   // A decompression bomb's header: 30000 x 30000 pixels (900 megapixels) declared by a tiny file.
   std::string bomb = "\x89PNG\r\n\x1a\n";
   std::string ihdr;
-  put_be32(ihdr, 30000);
-  put_be32(ihdr, 30000);
+  append_be32(ihdr, 30000);
+  append_be32(ihdr, 30000);
   ihdr += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit gray, deflate, no filter, no interlace
   put_chunk(bomb, "IHDR", ihdr);
   put_chunk(bomb, "IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8));

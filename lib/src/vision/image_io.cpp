@@ -16,28 +16,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/io/bytes.h"
+#include "mnist/io/files.h"
 
 namespace mnist::vision {
 namespace {
 
 [[noreturn]] void fail(const std::string& name, const std::string& why) {
   throw DataError(name + ": " + why);
-}
-
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-uint32_t be16(const uint8_t* p) {
-  return (uint32_t{p[0]} << 8) | p[1];
-}
-uint32_t le32(const uint8_t* p) {
-  return (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0];
-}
-uint32_t le16(const uint8_t* p) {
-  return (uint32_t{p[1]} << 8) | p[0];
-}
-uint32_t le24(const uint8_t* p) {
-  return (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0];
 }
 
 bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t at = 0) {
@@ -47,12 +33,12 @@ bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t at = 0
 
 ImageHeader png_header(const std::vector<uint8_t>& b, const std::string& name) {
   if (b.size() < 33 || !starts_with(b, "IHDR", 12)) fail(name, "PNG header is cut short");
-  ImageHeader h{"PNG", be32(&b[16]), be32(&b[20])};
+  ImageHeader h{"PNG", load_be32(&b[16]), load_be32(&b[20])};
   // Walk the chunks to IEND: a file cut short is refused rather than decoded to a partial image.
   size_t pos = 8;
   while (true) {
     if (pos + 12 > b.size()) fail(name, "truncated PNG (it ends before its IEND chunk)");
-    const uint64_t len = be32(&b[pos]);
+    const uint64_t len = load_be32(&b[pos]);
     if (std::memcmp(&b[pos + 4], "IEND", 4) == 0) break;
     pos += 12 + len;
   }
@@ -75,14 +61,14 @@ ImageHeader jpeg_header(const std::vector<uint8_t>& b, const std::string& name) 
       continue;
     }
     if (marker == 0xD9) fail(name, "corrupt JPEG (no image data)");
-    const size_t len = be16(&b[pos + 2]);
+    const size_t len = load_be16(&b[pos + 2]);
     if (len < 2) fail(name, "corrupt JPEG (bad segment length)");
     const bool sof =
         marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
       if (pos + 9 > b.size()) fail(name, "truncated JPEG (it ends inside its header)");
-      h.height = be16(&b[pos + 5]);
-      h.width = be16(&b[pos + 7]);
+      h.height = load_be16(&b[pos + 5]);
+      h.width = load_be16(&b[pos + 7]);
     }
     if (marker == 0xDA) {  // start of scan: the entropy-coded data follows
       if (h.width == 0 || h.height == 0) fail(name, "corrupt JPEG (no frame size before the data)");
@@ -101,23 +87,23 @@ ImageHeader jpeg_header(const std::vector<uint8_t>& b, const std::string& name) 
 
 ImageHeader bmp_header(const std::vector<uint8_t>& b, const std::string& name) {
   if (b.size() < 26) fail(name, "BMP header is cut short");
-  const uint32_t dib = le32(&b[14]);
+  const uint32_t dib = load_le32(&b[14]);
   ImageHeader h{"BMP", 0, 0};
   if (dib == 12) {
-    h.width = le16(&b[18]);
-    h.height = le16(&b[20]);
+    h.width = load_le16(&b[18]);
+    h.height = load_le16(&b[20]);
     return h;
   }
   if (b.size() < 34) fail(name, "BMP header is cut short");
-  const auto w = static_cast<int32_t>(le32(&b[18]));
-  const auto ht = static_cast<int32_t>(le32(&b[22]));
+  const auto w = static_cast<int32_t>(load_le32(&b[18]));
+  const auto ht = static_cast<int32_t>(load_le32(&b[22]));
   h.width = std::abs(static_cast<int64_t>(w));
   h.height = std::abs(static_cast<int64_t>(ht));
   // The size limits speak before the truncation check: a huge declared size is what matters.
   check_image_size(h.width, h.height, name, "BMP image");
-  const uint32_t bpp = le16(&b[28]);
-  const uint32_t compression = le32(&b[30]);
-  const uint64_t offset = le32(&b[10]);
+  const uint32_t bpp = load_le16(&b[28]);
+  const uint32_t compression = load_le32(&b[30]);
+  const uint64_t offset = load_le32(&b[10]);
   if (compression == 0 && bpp > 0 && bpp <= 32 && h.width <= (int64_t{1} << 20) &&
       h.height <= (int64_t{1} << 20)) {
     const uint64_t stride = ((static_cast<uint64_t>(h.width) * bpp + 31) / 32) * 4;
@@ -130,8 +116,8 @@ ImageHeader bmp_header(const std::vector<uint8_t>& b, const std::string& name) {
 
 ImageHeader tiff_header(const std::vector<uint8_t>& b, const std::string& name) {
   const bool le = b[0] == 'I';
-  auto u16 = [&](size_t at) { return le ? le16(&b[at]) : be16(&b[at]); };
-  auto u32 = [&](size_t at) { return le ? le32(&b[at]) : be32(&b[at]); };
+  auto u16 = [&](size_t at) { return le ? load_le16(&b[at]) : load_be16(&b[at]); };
+  auto u32 = [&](size_t at) { return le ? load_le32(&b[at]) : load_be32(&b[at]); };
   if (b.size() < 8) fail(name, "TIFF header is cut short");
   const uint64_t ifd = u32(4);
   if (ifd + 2 > b.size()) fail(name, "truncated TIFF (no image directory)");
@@ -154,15 +140,15 @@ ImageHeader webp_header(const std::vector<uint8_t>& b, const std::string& name) 
   if (b.size() < 30) fail(name, "WebP header is cut short");
   ImageHeader h{"WebP", 0, 0};
   if (starts_with(b, "VP8 ", 12)) {
-    h.width = le16(&b[26]) & 0x3FFF;
-    h.height = le16(&b[28]) & 0x3FFF;
+    h.width = load_le16(&b[26]) & 0x3FFF;
+    h.height = load_le16(&b[28]) & 0x3FFF;
   } else if (starts_with(b, "VP8L", 12)) {
-    const uint32_t bits = le32(&b[21]);
+    const uint32_t bits = load_le32(&b[21]);
     h.width = (bits & 0x3FFF) + 1;
     h.height = ((bits >> 14) & 0x3FFF) + 1;
   } else if (starts_with(b, "VP8X", 12)) {
-    h.width = le24(&b[24]) + 1;
-    h.height = le24(&b[27]) + 1;
+    h.width = load_le24(&b[24]) + 1;
+    h.height = load_le24(&b[27]) + 1;
   } else {
     fail(name, "corrupt WebP (unknown chunk)");
   }
@@ -250,37 +236,6 @@ ImageHeader check_image_bytes(const std::vector<uint8_t>& b, const std::string& 
   return h;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(st)) fail(path, "no such file");
-  if (std::filesystem::is_directory(st)) fail(path, "is a directory, not an image");
-  if (!std::filesystem::is_regular_file(st)) fail(path, "not a regular file");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  std::vector<uint8_t> chunk(1 << 16);
-  while (true) {
-    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      fail(path, std::string("cannot read: ") + std::strerror(err));
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
-    if (static_cast<int64_t>(bytes.size()) > kMaxImageFileBytes) {
-      ::close(fd);
-      fail(path, "file is larger than " + std::to_string(kMaxImageFileBytes >> 20) +
-                     " MiB; not an image this tool reads");
-    }
-  }
-  ::close(fd);
-  if (bytes.empty()) fail(path, "empty file");
-  return bytes;
-}
-
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   const ImageHeader h = check_image_bytes(bytes, name);
   configure_opencv_once();
@@ -303,7 +258,9 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
 }
 
 cv::Mat read_image(const std::string& path) {
-  return decode_image(read_file_bytes(path), path);
+  auto bytes = read_file_bytes(path, kMaxImageFileBytes);  // io/files.h
+  if (bytes.empty()) fail(path, "empty file");
+  return decode_image(bytes, path);
 }
 
 bool has_image_extension(const std::string& path) {

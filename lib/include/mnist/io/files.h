@@ -12,7 +12,9 @@ namespace mnist {
 /// Reads all of `path`. A name ending in ".gz" must be gzip (checked by its magic bytes, not
 /// trusted to zlib's transparent mode) and is decompressed to its end, so a truncated stream or a
 /// bad CRC is an error. More than `max_bytes` (after decompression) is an error too, without
-/// allocating that much. Errors are DataError naming `path`.
+/// allocating that much. Only regular files are read (a FIFO or device is refused, never waited
+/// on). Errors are DataError "<path>: no such file", "is a directory", "not a regular file",
+/// "cannot open: ...", "cannot read: ..." or "... more than the limit of N bytes".
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes);
 
 /// Writes `bytes` to `path` atomically (temp + fsync + rename). RunError naming `path` on failure.

@@ -47,15 +47,12 @@ void check_image_size(int64_t width, int64_t height, const std::string& name,
 /// the size is outside [kMinImageSide, kMaxImagePixels].
 ImageHeader check_image_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
 
-/// The whole file, at most kMaxImageFileBytes; DataError naming `path` when it is missing, not a
-/// regular file, unreadable, empty or too large.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
-
 /// check_image_bytes, then decodes with OpenCV keeping depth and channels (8U or 16U; 1, 3 or 4
 /// channels, BGR order). DataError naming `name` when decoding fails.
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
-/// read_file_bytes + decode_image.
+/// The file (io/files.h's read_file_bytes, at most kMaxImageFileBytes; DataError naming `path`
+/// when it is missing, not a regular file, unreadable, empty or too large) + decode_image.
 cv::Mat read_image(const std::string& path);
 
 /// True when `path`'s extension is one of the image formats above (case-insensitive): what a
