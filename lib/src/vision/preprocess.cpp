@@ -20,6 +20,38 @@ constexpr double kSpeckShare = 0.08;     // components smaller than this share o
 // 5% and 95% quantiles 1.28 and 3.0 over the training set. Strokes outside are brought inside.
 constexpr double kThinStroke = 1.3;
 constexpr double kThickStroke = 3.0;
+// The background surface: fitted to about this many sampled pixels (enough for six coefficients,
+// fast on a 12-megapixel photo), and only when at least this many are usable (else the median).
+constexpr double kSurfaceSamples = 4000;
+constexpr int kMinSurfaceSamples = 24;
+// The border ring whose median colour is the first guess of the paper: 4% of the shorter side.
+constexpr double kBorderShare = 0.04;
+// Each refit uses the pixels closest to the current surface: this share (ink covers far less of an
+// image of one digit), over this many rounds.
+constexpr double kBackgroundShare = 0.6;
+constexpr int kBackgroundRefits = 3;
+// Images with a longer side of at least this many pixels are smoothed before thresholding (pixel
+// noise of photos and scans; MNIST-sized crops are left sharp).
+constexpr int kSmoothFromSide = 64;
+// The Gaussian's sigma for that smoothing: a 300th of the longer side, at least 0.8 pixel.
+constexpr double kSmoothSidePerSigma = 300.0;
+constexpr double kMinSmoothSigma = 0.8;
+// The region kept around the thresholded strokes grows by a 150th of the longer side, at least 2
+// pixels: the antialiased edge lies just outside the core.
+constexpr int kGrowSidePerPixel = 150;
+constexpr int kMinGrow = 2;
+// Median absolute deviation to standard deviation for Gaussian noise: 1 / Phi^-1(3/4).
+constexpr float kMadToSigma = 1.4826F;
+// The threshold is at least this many noise deviations and this share of the peak ink (Otsu alone
+// splits noise when there is little ink).
+constexpr double kNoiseCuts = 4.0;
+constexpr double kPeakShareCut = 0.2;
+// The stroke core (its 90% quantile) becomes full ink; intensities below this many noise deviations
+// become background.
+constexpr double kCoreQuantile = 0.9;
+constexpr double kNoiseFloors = 3.0;
+// A core already above 95% with no measurable noise is an MNIST crop at full scale: kept as it is.
+constexpr double kFullScaleCore = 0.95;
 
 /// Any depth -> float in [0, 1], channels kept.
 cv::Mat to_unit_float(const cv::Mat& img) {
@@ -71,7 +103,8 @@ float quantile(const cv::Mat& m, double q, const cv::Mat& mask = cv::Mat()) {
 cv::Mat fit_surface(const cv::Mat& plane, const cv::Mat& use) {
   const int h = plane.rows;
   const int w = plane.cols;
-  const int step = std::max(1, static_cast<int>(std::sqrt(static_cast<double>(h) * w / 4000.0)));
+  const int step =
+      std::max(1, static_cast<int>(std::sqrt(static_cast<double>(h) * w / kSurfaceSamples)));
   cv::Mat ata = cv::Mat::zeros(6, 6, CV_64F);
   cv::Mat atb = cv::Mat::zeros(6, 1, CV_64F);
   int n = 0;
@@ -98,7 +131,7 @@ cv::Mat fit_surface(const cv::Mat& plane, const cv::Mat& use) {
     }
   }
   cv::Mat coef;
-  if (n < 24 || !cv::solve(ata, atb, coef, cv::DECOMP_CHOLESKY)) {
+  if (n < kMinSurfaceSamples || !cv::solve(ata, atb, coef, cv::DECOMP_CHOLESKY)) {
     return cv::Mat(h, w, CV_32F, cv::Scalar(quantile(plane, 0.5, use)));
   }
   // The surface at every pixel: the same products and sums in the same order as basis() . coef,
@@ -156,7 +189,7 @@ InkMap ink_from_colour(const cv::Mat& f) {
   const int h = f.rows;
   const int w = f.cols;
   // Start from the median colour of the border ring: the paper, whatever the digit does inside.
-  const int ring = std::max(1, static_cast<int>(std::lround(0.04 * std::min(h, w))));
+  const int ring = std::max(1, static_cast<int>(std::lround(kBorderShare * std::min(h, w))));
   cv::Mat border(h, w, CV_8U, cv::Scalar(255));
   border(cv::Rect(ring, ring, std::max(0, w - 2 * ring), std::max(0, h - 2 * ring))) = 0;
   std::vector<cv::Mat> bg;
@@ -164,9 +197,9 @@ InkMap ink_from_colour(const cv::Mat& f) {
   // Refit a smooth surface to the pixels that look like background: each time the 60% closest to
   // the current surface (ink covers far less of an image of one digit), so the fit moves from the
   // border's colour to the page's real light and never learns the ink itself.
-  for (int iter = 0; iter < 3; ++iter) {
+  for (int iter = 0; iter < kBackgroundRefits; ++iter) {
     const cv::Mat r = residual(planes, bg);
-    const cv::Mat use = r <= quantile(r, 0.6);
+    const cv::Mat use = r <= quantile(r, kBackgroundShare);
     for (size_t c = 0; c < planes.size(); ++c) bg[c] = fit_surface(planes[c], use);
   }
   // The ink direction: the mean difference from the background of the pixels that differ most.
@@ -174,7 +207,7 @@ InkMap ink_from_colour(const cv::Mat& f) {
   for (size_t c = 0; c < planes.size(); ++c) diff[c] = planes[c] - bg[c];
   const cv::Mat r = residual(planes, bg);
   cv::Mat smooth = r;
-  if (std::max(h, w) >= 64) cv::GaussianBlur(r, smooth, cv::Size(3, 3), 0);
+  if (std::max(h, w) >= kSmoothFromSide) cv::GaussianBlur(r, smooth, cv::Size(3, 3), 0);
   double peak = 0;
   cv::minMaxLoc(smooth, nullptr, &peak);
   cv::Mat strong;
@@ -196,7 +229,7 @@ InkMap ink_from_colour(const cv::Mat& f) {
     luminance += e * (planes.size() == 3 ? kLuma[c] : 1.0);
   }
   ink.dark = luminance < 0;
-  ink.noise = 1.4826F * quantile(cv::abs(proj), 0.5);
+  ink.noise = kMadToSigma * quantile(cv::abs(proj), 0.5);
   ink.v = cv::max(proj, 0.0);
   return ink;
 }
@@ -207,8 +240,8 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
   const cv::Mat& v = ink.v;
   const int side = std::max(v.rows, v.cols);
   cv::Mat smooth = v;
-  if (side >= 64) {
-    const double sigma = std::max(0.8, side / 300.0);
+  if (side >= kSmoothFromSide) {
+    const double sigma = std::max(kMinSmoothSigma, side / kSmoothSidePerSigma);
     cv::GaussianBlur(v, smooth, cv::Size(), sigma);
   }
   double peak = 0;
@@ -220,7 +253,7 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
   smooth.convertTo(s8, CV_8U, 255.0 / peak);
   cv::Mat mask;
   const double otsu = cv::threshold(s8, mask, 0, 255, cv::THRESH_OTSU) * peak / 255;
-  const double cut = std::max({otsu, 4.0 * ink.noise, 0.2 * peak});
+  const double cut = std::max({otsu, kNoiseCuts * ink.noise, kPeakShareCut * peak});
   mask = smooth > cut;
   cv::Mat labels, stats, centroids;
   const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
@@ -232,13 +265,13 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
   }
   // The stroke's antialiased edge lies just outside the thresholded core: widen the region a
   // little.
-  const int grow = std::max(2, side / 150);
+  const int grow = std::max(kMinGrow, side / kGrowSidePerPixel);
   cv::dilate(keep, keep,
              cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * grow + 1, 2 * grow + 1)));
   // Noise below half a grey level is no noise (and an MNIST crop's background is exactly 0).
-  const double floor = ink.noise > 0.5 / 255 ? 3.0 * ink.noise : 0.0;
-  double core = quantile(v, 0.9, mask);
-  if (floor == 0 && core > 0.95) core = 1.0;  // already at full scale (an MNIST crop): keep it
+  const double floor = ink.noise > 0.5 / 255 ? kNoiseFloors * ink.noise : 0.0;
+  double core = quantile(v, kCoreQuantile, mask);
+  if (floor == 0 && core > kFullScaleCore) core = 1.0;
   cv::Mat out = (v - floor) / std::max(core - floor, 1e-6);
   out = cv::min(cv::max(out, 0.0), 1.0);
   out.setTo(0, keep == 0);

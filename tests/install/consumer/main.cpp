@@ -19,11 +19,10 @@
 
 int main() {
   using namespace mnist;
-  const Config config = config_from_json(
-      {{"model", {{"hidden_sizes", {16}}}},
-       {"train", {{"epochs", 3}, {"batch_size", 10}}},
-       {"optim", {{"lr", 0.01}}}},
-      "consumer");
+  const Config config = config_from_json({{"model", {{"hidden_sizes", {16}}}},
+                                          {"train", {{"epochs", 3}, {"batch_size", 10}}},
+                                          {"optim", {{"lr", 0.01}}}},
+                                         "consumer");
   std::printf("config: the reference has %zu characters\n", config_reference_markdown().size());
 
   // Two classes told apart by the brightness of the image's left half.
