@@ -13,7 +13,8 @@
 // its reason to stderr itself (libpng's "PNG input buffer is incomplete", imdecode's "can't read
 // data: ... Unexpected end of input stream"), which would break the one-error-line rule, and the
 // empty image does not say whether the file was cut short or a decompression bomb (400 or 422 in
-// the web API). A truncated JPEG it decodes without complaint (32 of 37 cuts), hence the end marker.
+// the web API). A truncated JPEG it decodes without complaint (32 of 37 cuts), hence the end
+// marker.
 
 #include <cstdint>
 #include <string>
