@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     torch::manual_seed(1);
     mnist::ModelConfig m;
     m.hidden_sizes = {8};
-    const auto& info = mnist::dataset_info(DatasetName::kMnist);
+    const auto& info = mnist::dataset_info(mnist::DatasetName::kMnist);
     auto model = mnist::build_model(m, info);
     auto optimizer = mnist::make_optimizer(mnist::OptimConfig(), model->parameters());
     mnist::TrainingState state;
