@@ -343,7 +343,7 @@ TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
       check(name, value);
     }
   }
-  EXPECT_EQ(keys, 57);
+  EXPECT_EQ(keys, 66);
 }
 
 // Each enumerated key takes exactly its names, and writes back the name it read.
@@ -364,6 +364,32 @@ TEST(Config, ChoicesRoundTripByName) {
             std::string::npos);
   EXPECT_FALSE(enum_from_name<Pool>("min").has_value());
   EXPECT_EQ(enum_from_name<Pool>("avg"), Pool::kAvg);
+}
+
+// The image-folder keys: the rules between them, named in the error, and paths stored absolute.
+TEST(Config, FolderKeysAreCheckedAndTheirPathsStoredAbsolute) {
+  EXPECT_NE(error_of({{"data", {{"image_size", {32, 32}}}}}).find("data.image_size: the IDX sets"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"data", {{"dataset", "folder"}, {"dir", "x"}, {"image_size", {32}}}}})
+                .find("data.image_size: needs [height, width]"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"data", {{"channels", 2}}}}).find("data.channels: must be 1 or 3"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"data", {{"extra", {"a", 3}}}}}).find("data.extra: must be a list"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"init", {{"form", "x"}}}}).find("init.form: unknown key"),
+            std::string::npos);
+  const Config c =
+      load_config("", {"data.dataset=folder", "data.dir=imgs", "data.image_size=[32,48]",
+                       "data.channels=3", "data.extra=[\"fixes\"]", "init.from=runs/a"});
+  const auto cwd = std::filesystem::current_path();
+  EXPECT_EQ(c.data.dir, (cwd / "imgs").string());
+  EXPECT_EQ(c.data.extra, std::vector<std::string>{(cwd / "fixes").string()});
+  EXPECT_EQ(c.init.from, (cwd / "runs/a").string());
+  EXPECT_EQ(c.data.image_size, (std::vector<int64_t>{32, 48}));
+  EXPECT_EQ(c.data.cache_dir, "");  // empty stays empty: default_cache_dir() at use
+  // MNIST in three channels is allowed (gray repeated), other sizes are not.
+  EXPECT_EQ(load_config("", {"data.channels=3"}).data.channels, 3);
 }
 
 // An empty path starts from the defaults (mnist-train --print-config without --config).

@@ -82,7 +82,13 @@ Config finish_config(json& j, Config config, const std::vector<std::string>& ove
     apply_override(j, assignment);
     config = config_from_json(j, "--set " + assignment);
   }
-  config.data.dir = fs::absolute(config.data.dir).lexically_normal().string();
+  const auto absolute = [](std::string& path) {
+    if (!path.empty()) path = fs::absolute(path).lexically_normal().string();
+  };
+  absolute(config.data.dir);
+  for (auto& dir : config.data.extra) absolute(dir);
+  absolute(config.data.cache_dir);
+  absolute(config.init.from);
   return config;
 }
 

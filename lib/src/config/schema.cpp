@@ -5,6 +5,8 @@
 // together are in check_rules(), each naming the key it reports.
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <utility>
@@ -194,6 +196,23 @@ Key integer_list(std::string path, At slot, int64_t min, std::string doc) {
       });
 }
 
+template <typename At>
+Key text_list(std::string path, At slot, std::string doc) {
+  const std::string p = path;
+  return make_key(std::move(path), "list of strings", std::move(doc), slot,
+                  [p](const json& v, std::vector<std::string>& out) {
+                    if (!v.is_array()) fail(p, "must be a list of strings, got " + shown(v));
+                    std::vector<std::string> values;
+                    for (const auto& item : v) {
+                      if (!item.is_string() || item.get<std::string>().empty()) {
+                        fail(p, "must be a list of non-empty strings, got " + shown(v));
+                      }
+                      values.push_back(item.get<std::string>());
+                    }
+                    out = std::move(values);
+                  });
+}
+
 struct Section {
   std::string name;
   std::string doc;
@@ -202,7 +221,12 @@ struct Section {
 const std::vector<Section>& sections() {
   static const std::vector<Section> kSections = {
       {"", "The run as a whole."},
-      {"data", "Where the images come from and how the training file is split."},
+      {"data",
+       "Where the images come from and how the training file is split. `folder` reads a user's "
+       "own images in torchvision's ImageFolder layout, `DIR/train/<class>/*` and "
+       "`DIR/test/<class>/*`, or `DIR/<class>/*` with a seeded test split; class names are the "
+       "folder names ([Your own images](data.md#your-own-images))."},
+      {"init", "Where the initial weights come from."},
       {"model",
        "The network. An MLP is Flatten -> [Linear -> activation -> Dropout] per hidden size -> "
        "Linear. A CNN is convolution blocks (each `convs_per_block` x [Conv2d 'same' -> "
@@ -235,14 +259,45 @@ const std::vector<Key>& keys() {
               "times slower on 2 cores (measured), so 1"),
 
       text("data.dir", at(&Config::data, &DataConfig::dir),
-           "folder with the four IDX files (standard names, each raw or `.gz`); relative paths are "
-           "taken from the current directory and stored absolute. Empty: `data/mnist` for MNIST, "
-           "`/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) for "
-           "Fashion-MNIST"),
+           "folder with the four IDX files (standard names, each raw or `.gz`), or the image "
+           "folder's root; relative paths are taken from the current directory and stored "
+           "absolute. Empty: `data/mnist` for MNIST, `/usr/share/datasets/fashion-mnist` "
+           "(Debian's `dataset-fashion-mnist`) for Fashion-MNIST; `folder` needs one"),
       choice("data.dataset", at(&Config::data, &DataConfig::dataset),
              "class names, image size and channels, which models take their input channels from"),
       integer("data.val_size", at(&Config::data, &DataConfig::val_size), 0,
               "training images held out for validation by a seeded split; 0 for none"),
+      integer_list("data.image_size", at(&Config::data, &DataConfig::image_size), 1,
+                   "`[height, width]` the images are resized to (area averaging when shrinking, "
+                   "bilinear when growing); the IDX sets are `[28, 28]`"),
+      integer("data.channels", at(&Config::data, &DataConfig::channels), 1,
+              "1 (gray: colour images are converted by luma) or 3 (RGB: gray images are "
+              "repeated); the model's input channels"),
+      number("data.test_fraction", at(&Config::data, &DataConfig::test_fraction),
+             {0, 1, false, false},
+             "`folder` without `train/` and `test/`: the fraction of each class's images held out "
+             "as the test split, by a seeded draw"),
+      boolean("data.skip_bad", at(&Config::data, &DataConfig::skip_bad),
+              "`folder`: skip image files that cannot be read, and say how many (with the first "
+              "one's path); `false` stops at the first with an error naming it"),
+      text_list("data.extra", at(&Config::data, &DataConfig::extra),
+                "more image folders `DIR/<class>/*` added to the training split only (never "
+                "validation or test), e.g. the corrections the web page saves; their class folders "
+                "must be classes of the data set (by name, or its folder-safe spelling)"),
+      integer("data.extra_repeat", at(&Config::data, &DataConfig::extra_repeat), 1,
+              "each `data.extra` image is used this many times per epoch (a few corrections among "
+              "thousands of images need weight to be learned)"),
+      boolean("data.cache", at(&Config::data, &DataConfig::cache),
+              "`folder` and `data.extra`: keep the decoded images in a cache file keyed by the "
+              "folder's listing (names, sizes, modification times) and the reading options; a "
+              "changed file rebuilds it"),
+      text("data.cache_dir", at(&Config::data, &DataConfig::cache_dir),
+           "where the cache files go; empty: `$XDG_CACHE_HOME/mnist`, else `~/.cache/mnist`"),
+
+      text("init.from", at(&Config::init, &InitConfig::from),
+           "fine-tuning: a run folder whose `model.pt` gives the initial weights (same "
+           "architecture, classes and input; its normalisation is kept); empty: random initial "
+           "weights from `seed`"),
 
       choice("model.type", at(&Config::model, &ModelConfig::type), "the network"),
       integer_list("model.hidden_sizes", at(&Config::model, &ModelConfig::hidden_sizes), 1,
@@ -408,6 +463,20 @@ void check_known(const json& object, const std::string& section) {
 // The rules between keys, each reported at the key a user would change.
 void check_rules(Config& c) {
   if (c.data.dir.empty()) c.data.dir = default_data_dir(c.data.dataset);
+  if (c.data.image_size.size() != 2) {
+    fail("data.image_size",
+         "needs [height, width], got " + std::to_string(c.data.image_size.size()) + " numbers");
+  }
+  for (const int64_t side : c.data.image_size) {
+    if (side > 4096) fail("data.image_size", "sides above 4096 pixels are not supported");
+  }
+  if (c.data.dataset != DatasetName::kFolder &&
+      (c.data.image_size[0] != 28 || c.data.image_size[1] != 28)) {
+    fail("data.image_size", "the IDX sets are [28, 28]; other sizes need data.dataset \"folder\"");
+  }
+  if (c.data.channels != 1 && c.data.channels != 3) {
+    fail("data.channels", "must be 1 or 3, got " + std::to_string(c.data.channels));
+  }
   if (c.model.type == ModelType::kCnn) {
     if (c.model.channels.empty()) fail("model.channels", "a CNN needs at least one block");
     if (c.model.kernel_sizes.size() != c.model.channels.size()) {
@@ -474,10 +543,24 @@ std::string default_data_dir(DatasetName dataset) {
   switch (dataset) {
     case DatasetName::kFashionMnist:
       return "/usr/share/datasets/fashion-mnist";
+    case DatasetName::kFolder:
+      return "";
     case DatasetName::kMnist:
       break;
   }
   return "data/mnist";
+}
+
+std::string default_cache_dir() {
+  namespace fs = std::filesystem;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return (fs::path(xdg) / "mnist").string();
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+    return (fs::path(home) / ".cache" / "mnist").string();
+  }
+  std::error_code ec;
+  return (fs::temp_directory_path(ec) / "mnist-cache").string();
 }
 
 Config config_from_json(const json& j, const std::string& source) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <random>
+#include <tuple>
 
 #include <torch/torch.h>
 
@@ -19,13 +20,14 @@ constexpr uint64_t kValidationSplitStream = 0x5eed'0001;
 
 const std::vector<DatasetInfo>& known_datasets() {
   static const std::vector<DatasetInfo> kAll = {
-      {"mnist", 1, 28, 28, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+      {"mnist", 1, 28, 28, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, {}},
       {"fashion-mnist",
        1,
        28,
        28,
        {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-        "Ankle boot"}},
+        "Ankle boot"},
+       {}},
   };
   return kAll;
 }
@@ -38,6 +40,11 @@ uint64_t splitmix64(uint64_t x) {
 }
 
 Dataset load_pair(const DataConfig& data, const DatasetInfo& info, const std::string& prefix) {
+  if (data.dataset == DatasetName::kFolder) {
+    throw UsageError(
+        "data.dataset: image folders are read by mnist::vision::load_dataset (this "
+        "program was built without OpenCV)");
+  }
   Dataset d;
   const auto images_path = find_idx_file(data.dir, prefix + "-images-idx3-ubyte");
   const auto labels_path = find_idx_file(data.dir, prefix + "-labels-idx1-ubyte");
@@ -47,16 +54,61 @@ Dataset load_pair(const DataConfig& data, const DatasetInfo& info, const std::st
     throw DataError(labels_path + ": holds " + std::to_string(d.labels.size(0)) + " labels but " +
                     images_path + " holds " + std::to_string(d.images.size(0)) + " images");
   }
+  d.images = match_channels(d.images, data.channels);
   return d;
+}
+
+DatasetInfo idx_info(const DataConfig& data) {
+  DatasetInfo info = dataset_info(data.dataset);
+  info.channels = data.channels;
+  return info;
 }
 
 }  // namespace
 
 const DatasetInfo& dataset_info(DatasetName name) {
+  static const DatasetInfo kFolder{"folder", 1, 0, 0, {}, {}};
   for (const auto& info : known_datasets()) {
     if (info.name == name_of(name)) return info;
   }
-  return known_datasets().front();  // not reached: every DatasetName is listed
+  return kFolder;
+}
+
+nlohmann::json dataset_info_json(const DatasetInfo& info) {
+  return {{"name", info.name},
+          {"channels", info.channels},
+          {"height", info.height},
+          {"width", info.width},
+          {"class_names", info.class_names},
+          {"normalization", {{"mean", info.normalization.mean}, {"std", info.normalization.std}}}};
+}
+
+DatasetInfo dataset_info_from_json(const nlohmann::json& j, const std::string& source) {
+  DatasetInfo info;
+  try {
+    info.name = j.at("name").get<std::string>();
+    info.channels = j.at("channels").get<int64_t>();
+    info.height = j.at("height").get<int64_t>();
+    info.width = j.at("width").get<int64_t>();
+    info.class_names = j.at("class_names").get<std::vector<std::string>>();
+    info.normalization.mean = j.at("normalization").at("mean").get<std::vector<float>>();
+    info.normalization.std = j.at("normalization").at("std").get<std::vector<float>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(source + ": not a data set description (" + e.what() + ")");
+  }
+  const auto channels = static_cast<size_t>(info.channels);
+  const bool normalized = !info.normalization.mean.empty();
+  if ((info.channels != 1 && info.channels != 3) || info.height < 1 || info.width < 1 ||
+      info.height > 4096 || info.width > 4096 || info.class_names.size() < 2 ||
+      (normalized &&
+       (info.normalization.mean.size() != channels || info.normalization.std.size() != channels)) ||
+      info.normalization.std.size() != info.normalization.mean.size()) {
+    throw DataError(source + ": inconsistent data set description");
+  }
+  for (const float s : info.normalization.std) {
+    if (!(s > 0.0f)) throw DataError(source + ": normalization.std must be positive");
+  }
+  return info;
 }
 
 int64_t Dataset::size() const {
@@ -64,7 +116,14 @@ int64_t Dataset::size() const {
 }
 
 Dataset Dataset::subset(const at::Tensor& indices) const {
-  return {images.index_select(0, indices), labels.index_select(0, indices)};
+  Dataset d{images.index_select(0, indices), labels.index_select(0, indices), normalization, {}};
+  if (!files.empty()) {
+    const auto idx = indices.to(torch::kCPU).to(torch::kInt64).contiguous();
+    for (int64_t i = 0; i < idx.numel(); ++i) {
+      d.files.push_back(files.at(static_cast<size_t>(idx.data_ptr<int64_t>()[i])));
+    }
+  }
+  return d;
 }
 
 std::string find_idx_file(const std::string& dir, const std::string& name) {
@@ -76,27 +135,50 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
   throw DataError(raw + ": not found (nor " + name + ".gz); scripts/fetch_mnist.sh fetches MNIST");
 }
 
-Splits load_splits(const DataConfig& data, int64_t seed) {
-  Splits s;
-  s.info = dataset_info(data.dataset);
-  const Dataset full_train = load_pair(data, s.info, "train");
-  s.test = load_pair(data, s.info, "t10k");
+std::pair<Dataset, Dataset> split_validation(const Dataset& full_train, int64_t val_size,
+                                             int64_t seed) {
   const int64_t n = full_train.size();
-  if (data.val_size >= n) {
-    throw UsageError("data.val_size: " + std::to_string(data.val_size) +
-                     " leaves no training images (the " + "training file holds " +
-                     std::to_string(n) + ")");
+  if (val_size >= n) {
+    throw UsageError("data.val_size: " + std::to_string(val_size) +
+                     " leaves no training images (the training split holds " + std::to_string(n) +
+                     ")");
   }
   // Sorted index lists keep file order inside each split; training order comes from the epoch
   // shuffle.
   const auto perm = seeded_permutation(n, static_cast<uint64_t>(seed), kValidationSplitStream);
-  s.val = full_train.subset(std::get<0>(perm.narrow(0, 0, data.val_size).sort()));
-  s.train = full_train.subset(std::get<0>(perm.narrow(0, data.val_size, n - data.val_size).sort()));
+  return {full_train.subset(std::get<0>(perm.narrow(0, val_size, n - val_size).sort())),
+          full_train.subset(std::get<0>(perm.narrow(0, 0, val_size).sort()))};
+}
+
+Splits load_splits(const DataConfig& data, int64_t seed) {
+  Splits s;
+  s.info = idx_info(data);
+  const Dataset full_train = load_pair(data, s.info, "train");
+  s.test = load_pair(data, s.info, "t10k");
+  std::tie(s.train, s.val) = split_validation(full_train, data.val_size, seed);
   return s;
 }
 
 Dataset load_test_split(const DataConfig& data) {
-  return load_pair(data, dataset_info(data.dataset), "t10k");
+  return load_pair(data, idx_info(data), "t10k");
+}
+
+Normalization channel_statistics(const at::Tensor& images) {
+  TORCH_CHECK(images.scalar_type() == torch::kUInt8 && (images.dim() == 3 || images.dim() == 4),
+              "channel_statistics: expected uint8 [N, H, W] or [N, H, W, C]");
+  const auto pixels = (images.dim() == 3 ? images.unsqueeze(3) : images)
+                          .reshape({-1, images.dim() == 3 ? 1 : images.size(3)})
+                          .to(torch::kFloat64)
+                          .div_(255.0);
+  const auto mean = pixels.mean(0);
+  const auto std = pixels.std(0, /*unbiased=*/false);
+  Normalization n;
+  for (int64_t c = 0; c < mean.size(0); ++c) {
+    const double s = std[c].item<double>();
+    n.mean.push_back(static_cast<float>(mean[c].item<double>()));
+    n.std.push_back(s > 1e-6 ? static_cast<float>(s) : 1.0f);
+  }
+  return n;
 }
 
 at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
@@ -117,16 +199,29 @@ at::Tensor seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
   return perm;
 }
 
-at::Tensor to_model_input(const at::Tensor& images) {
+at::Tensor to_model_input(const at::Tensor& images, const Normalization& normalization) {
   TORCH_CHECK((images.dim() == 3 || images.dim() == 4) && images.scalar_type() == torch::kUInt8,
               "to_model_input: expected uint8 [B, H, W] or [B, H, W, C], got ", images.sizes(), " ",
               images.scalar_type());
   const auto nchw = images.dim() == 3 ? images.unsqueeze(1) : images.permute({0, 3, 1, 2});
-  return nchw.to(torch::kFloat32).div_(255.0f);
+  // Contiguous NCHW: a permuted colour batch would keep [B, H, W, C] strides, which Flatten's view
+  // cannot take.
+  auto x = nchw.to(torch::kFloat32).contiguous().div_(255.0f);
+  if (normalization.empty()) return x;
+  const auto channels = static_cast<int64_t>(normalization.mean.size());
+  TORCH_CHECK(channels == x.size(1), "to_model_input: normalisation for ", channels,
+              " channels, images have ", x.size(1));
+  const auto options = torch::TensorOptions(torch::kFloat32);
+  const auto mean = torch::tensor(normalization.mean, options).to(x.device()).view({1, -1, 1, 1});
+  const auto std = torch::tensor(normalization.std, options).to(x.device()).view({1, -1, 1, 1});
+  return x.sub_(mean).div_(std);
 }
 
-BatchGatherer::BatchGatherer(at::Tensor images, at::Tensor labels, int64_t max_batch)
-    : images_(std::move(images)), labels_(std::move(labels)) {
+BatchGatherer::BatchGatherer(at::Tensor images, at::Tensor labels, int64_t max_batch,
+                             Normalization normalization)
+    : images_(std::move(images)),
+      labels_(std::move(labels)),
+      normalization_(std::move(normalization)) {
   const int64_t channels = images_.dim() == 4 ? images_.size(3) : 1;
   x_ = at::empty({max_batch, channels, images_.size(1), images_.size(2)},
                  images_.options().dtype(at::kFloat));
@@ -141,8 +236,13 @@ std::pair<at::Tensor, at::Tensor> BatchGatherer::operator()(const at::Tensor& in
                     indices.is_contiguous() && labels_.scalar_type() == at::kLong &&
                     indices.scalar_type() == at::kLong;
   if (!loop) {
-    return {to_model_input(images_.index_select(0, indices)), labels_.index_select(0, indices)};
+    return {to_model_input(images_.index_select(0, indices), normalization_),
+            labels_.index_select(0, indices)};
   }
+  // Gray: one channel. The same float operations as to_model_input, in the same order.
+  const float mean = normalization_.empty() ? 0.0f : normalization_.mean[0];
+  const float std = normalization_.empty() ? 1.0f : normalization_.std[0];
+  const bool standardise = !normalization_.empty();
   const int64_t pixels = images_.size(1) * images_.size(2), n = images_.size(0);
   const auto* src = images_.data_ptr<uint8_t>();
   const auto* lab = labels_.data_ptr<int64_t>();
@@ -154,7 +254,12 @@ std::pair<at::Tensor, at::Tensor> BatchGatherer::operator()(const at::Tensor& in
     TORCH_CHECK(k >= 0 && k < n, "BatchGatherer: index ", k, " out of range");
     const uint8_t* from = src + k * pixels;
     float* to = x + i * pixels;
-    for (int64_t j = 0; j < pixels; ++j) to[j] = static_cast<float>(from[j]) / 255.0f;
+    if (standardise) {
+      for (int64_t j = 0; j < pixels; ++j)
+        to[j] = (static_cast<float>(from[j]) / 255.0f - mean) / std;
+    } else {
+      for (int64_t j = 0; j < pixels; ++j) to[j] = static_cast<float>(from[j]) / 255.0f;
+    }
     y[i] = lab[k];
   }
   return {x_.narrow(0, 0, b), y_.narrow(0, 0, b)};

@@ -24,7 +24,7 @@ std::pair<at::Tensor, double> run_model(ClassifierImpl& model, const Dataset& da
     const int64_t len = std::min(batch_size, n - start);
     const auto images = data.images.narrow(0, start, len).to(device);
     const auto labels = data.labels.narrow(0, start, len).to(device);
-    const auto logits = model.forward(to_model_input(images));
+    const auto logits = model.forward(to_model_input(images, data.normalization));
     loss_sum += head.loss_per_sample(logits, labels).sum().to(torch::kFloat64);
     probabilities.push_back(head.probabilities(logits).to(torch::kCPU));
   }
@@ -66,7 +66,9 @@ EvalResult evaluate(ClassifierImpl& model, const Dataset& data, const Head& head
   double loss_sum = 0.0;
   if (mine.count > 0) {
     const Dataset part{data.images.narrow(0, mine.begin, mine.count),
-                       data.labels.narrow(0, mine.begin, mine.count)};
+                       data.labels.narrow(0, mine.begin, mine.count),
+                       data.normalization,
+                       {}};
     std::tie(probabilities, loss_sum) = run_model(model, part, head, device, batch_size);
   }
   loss_sum = comm.all_reduce_sum({loss_sum}, "summing evaluation losses")[0];
@@ -124,11 +126,13 @@ nlohmann::json metrics_json(const EvalResult& r, const DatasetInfo& info) {
       {"macro_recall", recall / k},  {"macro_f1", f1 / k},     {"class_names", info.class_names}};
 }
 
-std::string predictions_csv(const EvalResult& r, const at::Tensor& labels) {
+std::string predictions_csv(const EvalResult& r, const at::Tensor& labels,
+                            const std::vector<std::string>& files) {
   const int64_t k = r.probabilities.size(1);
+  const bool with_files = !files.empty() && static_cast<int64_t>(files.size()) == r.count;
   std::string out = "index,label,predicted,confidence";
   for (int64_t j = 0; j < k; ++j) out += ",p" + std::to_string(j);
-  out += "\n";
+  out += with_files ? ",file\n" : "\n";
   const auto probs = r.probabilities.to(torch::kFloat32).contiguous();
   const auto* p = probs.data_ptr<float>();
   const auto lab = labels.to(torch::kCPU).contiguous();
@@ -143,6 +147,12 @@ std::string predictions_csv(const EvalResult& r, const at::Tensor& labels) {
     for (int64_t j = 0; j < k; ++j) {
       std::snprintf(buf, sizeof buf, ",%.6f", static_cast<double>(p[i * k + j]));
       out += buf;
+    }
+    if (with_files) {  // RFC 4180: quoted, inner quotes doubled
+      out += ",\"";
+      for (const char c : files[static_cast<size_t>(i)])
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
+      out += "\"";
     }
     out += "\n";
   }

@@ -15,17 +15,33 @@ Predictor Predictor::open(const std::string& run_dir) {
   if (!std::filesystem::is_directory(run_dir)) throw DataError(run_dir + ": no such run folder");
   const RunFolder run = RunFolder::open(run_dir);
   Config config = load_run_config(run_dir, {});
-  const DatasetInfo& info = dataset_info(config.data.dataset);
+  DatasetInfo info = run_dataset_info(run_dir, config);
   Classifier model = load_model(config.model, info, run.file(run_files::kModel));
   model->to(torch::kCPU);
   model->eval();
-  return Predictor(std::move(config), &info, std::move(model));
+  return Predictor(std::move(config), std::move(info), std::move(model));
+}
+
+DatasetInfo run_dataset_info(const std::string& run_dir, const Config& config) {
+  const RunFolder run = RunFolder::open(run_dir);
+  if (!run.has(run_files::kDataset)) {
+    if (config.data.dataset == DatasetName::kFolder) {
+      throw DataError(run.file(run_files::kDataset) + ": not found");
+    }
+    DatasetInfo info = dataset_info(config.data.dataset);
+    info.channels = config.data.channels;
+    return info;
+  }
+  return dataset_info_from_json(run.read_json(run_files::kDataset), run.file(run_files::kDataset));
 }
 
 at::Tensor Predictor::probabilities(const at::Tensor& images) const {
   torch::InferenceMode guard;
-  const auto input = match_channels(images.to(torch::kCPU), info_->channels);
-  const auto logits = model_->forward(to_model_input(input));
+  const auto input = match_channels(images.to(torch::kCPU), info_.channels);
+  TORCH_CHECK(input.size(1) == info_.height && input.size(2) == info_.width,
+              "Predictor: images are ", input.size(1), "x", input.size(2), ", the model takes ",
+              info_.height, "x", info_.width);
+  const auto logits = model_->forward(to_model_input(input, info_.normalization));
   return Head(config_.model.output).probabilities(logits).contiguous();
 }
 

@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include <torch/torch.h>
 
 #include "mnist/core/build_info.h"
 #include "mnist/core/error.h"
 #include "mnist/core/runtime.h"
+#include "mnist/eval/predictor.h"
 #include "mnist/io/archive.h"
 #include "mnist/models/factory.h"
 
@@ -46,10 +48,11 @@ TrainResult train_run(const Config& config, const Splits& data, const RunFolder&
   return train_model(config, data, &sink, device, observer, alone);
 }
 
-RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
-                    c10::Device device, int world_size) {
+RunFolder start_run(const Config& config, const DatasetInfo& info, const std::string& dir,
+                    const std::string& command_line, c10::Device device, int world_size) {
   RunFolder run = RunFolder::create(dir);
   run.write_json(run_files::kConfig, config_to_json(config));
+  run.write_json(run_files::kDataset, dataset_info_json(info));
   char host[256] = "";
   ::gethostname(host, sizeof host - 1);
   run.write_json(run_files::kMeta, {{"git_commit", git_commit()},
@@ -64,6 +67,41 @@ RunFolder start_run(const Config& config, const std::string& dir, const std::str
                                     {"start_time", utc_timestamp()},
                                     {"resumes", nlohmann::json::array()}});
   return run;
+}
+
+void adopt_initial_run(const Config& config, Splits& data) {
+  if (config.init.from.empty()) return;
+  const std::string& from = config.init.from;
+  DatasetInfo source;
+  try {
+    if (!std::filesystem::is_directory(from)) throw DataError(from + ": no such run folder");
+    source = run_dataset_info(from, load_run_config(from, {}));
+  } catch (const DataError& e) {
+    throw UsageError(std::string("init.from: ") + e.what());
+  }
+  const auto geometry = [](const DatasetInfo& i) {
+    return std::to_string(i.height) + "x" + std::to_string(i.width) + "x" +
+           std::to_string(i.channels);
+  };
+  if (geometry(source) != geometry(data.info)) {
+    throw UsageError("init.from: " + from + " was trained on " + geometry(source) +
+                     " images (height x width x channels), the data are " + geometry(data.info));
+  }
+  if (source.class_names != data.info.class_names) {
+    std::string a, b;
+    for (const auto& n : source.class_names) a += (a.empty() ? "" : ", ") + n;
+    for (const auto& n : data.info.class_names) b += (b.empty() ? "" : ", ") + n;
+    throw UsageError("init.from: " + from + " was trained on the classes [" + a +
+                     "], the data have [" + b + "]");
+  }
+  try {  // the architecture, before anything is written (the trainer loads the weights again)
+    load_model(config.model, data.info, (std::filesystem::path(from) / run_files::kModel).string());
+  } catch (const DataError& e) {
+    throw UsageError(std::string("init.from: ") + e.what());
+  }
+  data.info.normalization = source.normalization;
+  data.train.normalization = data.val.normalization = data.test.normalization =
+      source.normalization;
 }
 
 void note_resume(const RunFolder& run, const std::string& command_line) {
@@ -85,7 +123,8 @@ EvalResult evaluate_run(const Config& config, const Splits& data, const RunFolde
   auto result = evaluate(*trained.model, data.test, Head(config.model.output),
                          data.info.num_classes(), device, config.train.eval_batch_size, comm);
   if (run != nullptr) {
-    run->write_text(run_files::kPredictions, predictions_csv(result, data.test.labels));
+    run->write_text(run_files::kPredictions,
+                    predictions_csv(result, data.test.labels, data.test.files));
   }
   return result;
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -162,6 +163,14 @@ Learner build_learner(const Config& config, const DatasetInfo& info, c10::Device
   torch::manual_seed(static_cast<uint64_t>(config.seed));  // initial weights
   Learner l;
   l.model = build_model(config.model, info);
+  if (!config.init.from.empty()) {  // fine-tuning: the checks of classes and input are run.h's
+    const std::string path = (std::filesystem::path(config.init.from) / run_files::kModel).string();
+    try {
+      l.model = load_model(config.model, info, path);
+    } catch (const DataError& e) {
+      throw UsageError(std::string("init.from: ") + e.what());
+    }
+  }
   l.model->to(device);
   broadcast_model(comm, *l.model);  // every rank starts from rank 0's weights
   l.optimizer = make_optimizer(config.optim, l.model->parameters());
@@ -233,7 +242,8 @@ class EpochRunner {
         threads_(at::get_num_threads(),
                  config.train.adaptive_threads && engine_->thread_count_free()),
         // The training split lives on the device once; batches are gathered there by index.
-        gather_(data.train.images.to(device), data.train.labels.to(device), batch_) {}
+        gather_(data.train.images.to(device), data.train.labels.to(device), batch_,
+                data.train.normalization) {}
 
   int64_t steps() const { return steps_; }
 

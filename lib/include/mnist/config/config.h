@@ -26,7 +26,7 @@ namespace mnist {
 // The choices of the config's enumerated keys. Each EnumNames<E>::names lists the config's
 // spelling of every value, in the order of the enumerators.
 enum class Device { kAuto, kCpu, kCuda };
-enum class DatasetName { kMnist, kFashionMnist };
+enum class DatasetName { kMnist, kFashionMnist, kFolder };
 enum class ModelType { kMlp, kCnn };
 enum class Activation { kRelu, kTanh, kSigmoid, kGelu };
 enum class OutputHead { kSoftmax, kSigmoid };
@@ -44,7 +44,7 @@ struct EnumNames;
     static constexpr std::array names{__VA_ARGS__}; \
   };
 MNIST_ENUM_NAMES(Device, "auto", "cpu", "cuda")
-MNIST_ENUM_NAMES(DatasetName, "mnist", "fashion-mnist")
+MNIST_ENUM_NAMES(DatasetName, "mnist", "fashion-mnist", "folder")
 MNIST_ENUM_NAMES(ModelType, "mlp", "cnn")
 MNIST_ENUM_NAMES(Activation, "relu", "tanh", "sigmoid", "gelu")
 MNIST_ENUM_NAMES(OutputHead, "softmax", "sigmoid")
@@ -75,6 +75,18 @@ struct DataConfig {
   std::string dir;  // empty: default_data_dir(dataset); stored absolute
   DatasetName dataset = DatasetName::kMnist;
   int64_t val_size = 5000;
+  std::vector<int64_t> image_size = {28, 28};  // [height, width]
+  int64_t channels = 1;
+  double test_fraction = 0.2;
+  bool skip_bad = false;
+  std::vector<std::string> extra;  // stored absolute
+  int64_t extra_repeat = 1;
+  bool cache = true;
+  std::string cache_dir;  // empty: default_cache_dir(); stored absolute otherwise
+};
+
+struct InitConfig {
+  std::string from;  // a run folder; stored absolute
 };
 
 struct ModelConfig {
@@ -155,6 +167,7 @@ struct Config {
   int64_t threads = 1;
   int64_t blas_threads = 1;
   DataConfig data;
+  InitConfig init;
   ModelConfig model;
   TrainConfig train;
   EarlyStoppingConfig early_stopping;
@@ -163,8 +176,13 @@ struct Config {
   ScheduleConfig schedule;
 };
 
-/// The folder a data set is read from when data.dir is empty.
+/// The folder a data set is read from when data.dir is empty ("" for folder data sets, which must
+/// name theirs).
 std::string default_data_dir(DatasetName dataset);
+
+/// Where decoded image folders are cached when data.cache_dir is empty: $XDG_CACHE_HOME/mnist, else
+/// $HOME/.cache/mnist, else the system's temporary folder.
+std::string default_cache_dir();
 
 /// Maps `j` onto the defaults. Throws UsageError "<source>: <key.path>: <problem>" for an unknown
 /// key, a wrong type or a value out of range. `source` names where the JSON came from (a file, a

@@ -54,7 +54,9 @@ std::vector<ClassMetrics> per_class_metrics(const at::Tensor& confusion);
 /// names), macro averages, num_samples.
 nlohmann::json metrics_json(const EvalResult& result, const DatasetInfo& info);
 
-/// The content of predictions.csv: index,label,predicted,confidence,p0..p{K-1} per test sample.
-std::string predictions_csv(const EvalResult& result, const at::Tensor& labels);
+/// The content of predictions.csv: index,label,predicted,confidence,p0..p{K-1} per test sample,
+/// and a last column `file` (CSV-quoted) when `files` names each sample's image file (folders).
+std::string predictions_csv(const EvalResult& result, const at::Tensor& labels,
+                            const std::vector<std::string>& files = {});
 
 }  // namespace mnist

@@ -19,21 +19,26 @@ class Predictor {
   /// DataError naming the folder or file when `run_dir` is not a run folder with a loadable model.
   static Predictor open(const std::string& run_dir);
 
-  /// uint8 [B, H, W] gray or [B, H, W, 3] RGB images -> class probabilities float [B, K] (CPU),
-  /// each row summing to one. Converted to the channels the model was trained on (match_channels),
-  /// then through to_model_input, as training does.
+  /// uint8 [B, H, W] gray or [B, H, W, 3] RGB images of the model's size (info().height, width)
+  /// -> class probabilities float [B, K] (CPU), each row summing to one. Converted to the channels
+  /// the model was trained on (match_channels), then through to_model_input with the run's
+  /// normalisation, as training does.
   at::Tensor probabilities(const at::Tensor& images) const;
 
-  const DatasetInfo& info() const { return *info_; }
+  const DatasetInfo& info() const { return info_; }
   const Config& config() const { return config_; }
 
  private:
-  Predictor(Config config, const DatasetInfo* info, Classifier model)
-      : config_(std::move(config)), info_(info), model_(std::move(model)) {}
+  Predictor(Config config, DatasetInfo info, Classifier model)
+      : config_(std::move(config)), info_(std::move(info)), model_(std::move(model)) {}
   Config config_;
-  const DatasetInfo* info_;
+  DatasetInfo info_;
   Classifier model_;
 };
+
+/// What the model of the run folder `run_dir` takes and answers (its dataset.json; run folders
+/// written before that file existed: the IDX set its `config` names). DataError naming the file.
+DatasetInfo run_dataset_info(const std::string& run_dir, const Config& config);
 
 /// Indices of the `k` largest entries of `probabilities` (one row, float [K]), largest first.
 std::vector<int64_t> top_k(const at::Tensor& probabilities, int64_t k);

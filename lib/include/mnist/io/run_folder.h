@@ -12,6 +12,7 @@ namespace mnist {
 // File names that scripts outside the code read: renaming one is a contract change.
 namespace run_files {
 inline constexpr const char* kConfig = "config.json";        // resolved config, every key
+inline constexpr const char* kDataset = "dataset.json";      // classes, image size, normalisation
 inline constexpr const char* kMeta = "meta.json";            // commit, versions, device, times
 inline constexpr const char* kHistory = "history.csv";       // one row per finished epoch
 inline constexpr const char* kCheckpoint = "checkpoint.pt";  // model + optimiser + epoch + history

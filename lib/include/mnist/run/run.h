@@ -40,10 +40,16 @@ class RunFolderSink final : public TrainSink {
 TrainResult train_run(const Config& config, const Splits& data, const RunFolder& run,
                       c10::Device device, TrainObserver& observer);
 
-/// Creates the folder and writes config.json (resolved, absolute paths) and meta.json (which
-/// records `world_size`, the ranks of a data-parallel run).
-RunFolder start_run(const Config& config, const std::string& dir, const std::string& command_line,
-                    c10::Device device, int world_size = 1);
+/// Creates the folder and writes config.json (resolved, absolute paths), dataset.json (`info`:
+/// classes, image size, channels, normalisation) and meta.json (which records `world_size`, the
+/// ranks of a data-parallel run).
+RunFolder start_run(const Config& config, const DatasetInfo& info, const std::string& dir,
+                    const std::string& command_line, c10::Device device, int world_size = 1);
+
+/// Fine-tuning (config.init.from set): checks that the run named there was trained on the same
+/// classes, image size and channels as `data`, and gives `data` that run's normalisation (its
+/// weights expect it). UsageError naming init.from otherwise. Nothing when init.from is empty.
+void adopt_initial_run(const Config& config, Splits& data);
 
 /// Data-parallel start-up: rank 0's resolved config on every rank. When `resuming`, only rank 0 has
 /// read one (from the run folder) and the others take it; nullopt on every rank when rank 0 has
