@@ -1,7 +1,8 @@
-// mnist-eval: evaluates a run's model on the test split from the run folder alone (config.json and
-// model.pt), printing accuracy, loss, per-class precision/recall/F1 and the confusion matrix, or
-// with
-// --json the metrics as one JSON line (the keys of metrics.json).
+// mnist-eval: evaluates a run's model on the test split from the run folder alone (config.json,
+// dataset.json and model.pt), printing accuracy, loss, per-class precision/recall/F1 and the
+// confusion matrix, or with --json the metrics as one JSON line (the keys of metrics.json). --set
+// data.* evaluates on other data with the same classes (e.g. a model trained on MNIST tested on
+// MNIST-M).
 
 #include <cstdio>
 #include <filesystem>
@@ -12,8 +13,12 @@
 #include "mnist/core/interrupt.h"
 #include "mnist/core/runtime.h"
 #include "mnist/eval/metrics.h"
+#include "mnist/eval/predictor.h"
 #include "mnist/io/run_folder.h"
 #include "mnist/models/factory.h"
+#ifdef MNIST_WITH_VISION
+#include "mnist/vision/image_folder.h"
+#endif
 
 namespace {
 
@@ -40,6 +45,26 @@ void print_report(const nlohmann::json& m) {
   }
 }
 
+// The data's classes and image size must be the model's (channels are converted).
+void check_data_fits(const mnist::Dataset& test, const std::vector<std::string>& classes,
+                     const mnist::DatasetInfo& info, const std::string& dir) {
+  const auto list = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return "[" + out + "]";
+  };
+  if (classes != info.class_names) {
+    throw mnist::UsageError(dir + ": its classes " + list(classes) + " are not the model's " +
+                            list(info.class_names));
+  }
+  if (test.images.size(1) != info.height || test.images.size(2) != info.width) {
+    throw mnist::UsageError("data.image_size: the images are " +
+                            std::to_string(test.images.size(1)) + "x" +
+                            std::to_string(test.images.size(2)) + ", the model takes " +
+                            std::to_string(info.height) + "x" + std::to_string(info.width));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,8 +87,18 @@ int main(int argc, char** argv) {
     const Config config = load_run_config(run_dir, overrides);
     configure_runtime(static_cast<int>(config.threads), static_cast<int>(config.blas_threads));
     const auto device = resolve_device(name_of(config.device));
-    const DatasetInfo& info = dataset_info(config.data.dataset);
-    const Dataset test = load_test_split(config.data);
+    // What the model takes comes from the run; the data from config.data, which --set may point
+    // elsewhere (another folder, another data set with the same classes).
+    const DatasetInfo info = run_dataset_info(run_dir, load_run_config(run_dir, {}));
+#ifdef MNIST_WITH_VISION
+    auto [test, classes] = vision::load_test_set(config.data);
+#else
+    Dataset test = load_test_split(config.data);
+    const auto classes = dataset_info(config.data.dataset).class_names;
+#endif
+    check_data_fits(test, classes, info, config.data.dir);
+    test.images = match_channels(test.images, info.channels);
+    test.normalization = info.normalization;
     const Classifier model = load_model(config.model, info, run.file(run_files::kModel));
     model->to(device);
     const EvalResult result = evaluate(*model, test, Head(config.model.output), info.num_classes(),

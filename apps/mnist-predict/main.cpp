@@ -52,11 +52,13 @@ int main(int argc, char** argv) {
   cli.add_option("--top-k", top_k, "how many of the most probable classes to list")
       ->check(CLI::Range(1, 1000));
   cli.add_option("--save-input", save_input,
-                 "save the 28x28 image the model saw for each file into this folder "
-                 "(NNNN_<name>.png)");
+                 "save the image the model saw for each file into this folder (NNNN_<name>.png; "
+                 "28x28 gray for MNIST models, the model's size and channels for folder-trained "
+                 "ones)");
   cli.add_flag("--draw", draw, "open the window in draw mode (write a digit with the mouse)");
   cli.add_option("--preprocess", pipeline_name,
-                 "mnist: the project's preprocessing (default); naive: the tutorial's resize only");
+                 "mnist: the project's preprocessing (default); naive: the tutorial's resize only. "
+                 "Models trained on an image folder always get the folder reader's resize");
 
   return mnist::app::run(cli, argc, argv, [&] {
     // Ctrl-C / SIGTERM end it at once: outputs are written atomically, temporary files removed.

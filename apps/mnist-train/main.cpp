@@ -21,6 +21,7 @@
 #include "mnist/train/progress.h"
 #ifdef MNIST_WITH_VISION
 #include "mnist/vision/figures.h"
+#include "mnist/vision/image_folder.h"
 #endif
 
 int main(int argc, char** argv) {
@@ -122,7 +123,15 @@ int main(int argc, char** argv) {
                    busy, std::thread::hardware_concurrency());
     }
     if (device.is_cuda() && comm->distributed()) device = c10::Device(c10::kCUDA, world.local_rank);
-    const Splits data = load_splits(config.data, config.seed);
+#ifdef MNIST_WITH_VISION
+    Splits data = vision::load_dataset(config.data, config.seed);  // IDX files or an image folder
+#else
+    Splits data = load_splits(config.data, config.seed);
+#endif
+    adopt_initial_run(config, data);  // fine-tuning: the source run's classes and input
+    if (root) {
+      for (const auto& note : data.notes) std::fprintf(stderr, "warning: %s\n", note.c_str());
+    }
     if (const int signal = stop_requested(); signal != 0 && !resuming) {
       throw Interrupted(signal, "stopped before training; nothing was written");
     }
@@ -143,7 +152,7 @@ int main(int argc, char** argv) {
     std::optional<RunFolder> run;
     if (root) {
       run = resuming ? RunFolder::open(run_dir)
-                     : start_run(config, run_dir, command, device, comm->size());
+                     : start_run(config, data.info, run_dir, command, device, comm->size());
       if (resuming) note_resume(*run, command);
       std::printf("run folder: %s\n", run->dir().c_str());
     }

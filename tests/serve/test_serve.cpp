@@ -31,6 +31,7 @@
 #include "mnist/serve/api.h"
 #include "mnist/serve/feedback.h"
 #include "mnist/serve/metrics.h"
+#include "mnist/vision/image_folder.h"
 #include "support.h"
 
 namespace mnist {
@@ -733,8 +734,8 @@ TEST(ServeMetrics, RenderCumulativeBucketsAndEscapedLabels) {
             std::string::npos);
   EXPECT_NE(text.find("mnist_predictions_total{model=\"a\\\"b\",class=\"T-shirt/top\"} 1\n"),
             std::string::npos);
-  EXPECT_EQ(serve::FeedbackStore::folder_name("T-shirt/top"), "T-shirt_top");
-  EXPECT_EQ(serve::FeedbackStore::folder_name("../x"), "___x");
+  EXPECT_EQ(vision::folder_name("T-shirt/top"), "T-shirt_top");
+  EXPECT_EQ(vision::folder_name("../x"), "___x");
 }
 
 }  // namespace

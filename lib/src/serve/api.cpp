@@ -123,10 +123,16 @@ nlohmann::json answer_json(const ServedModel& model, const vision::ImageResult& 
   j["label"] = classes.at(static_cast<size_t>(r.predicted));
   j["confidence"] = r.confidence;
   j["probabilities"] = r.probabilities;
-  const cv::Mat& in = r.input;  // CV_8UC1 28x28, continuous
+  // CV_8UC1 (28x28 for the IDX sets) or, for a colour folder-trained model, CV_8UC3 BGR: sent as
+  // rows of gray values or of RGB triples.
+  cv::Mat in = r.input;
+  if (in.channels() == 3) cv::cvtColor(r.input, in, cv::COLOR_BGR2RGB);
+  in = in.isContinuous() ? in : in.clone();
   j["input"] = {{"width", in.cols},
                 {"height", in.rows},
-                {"pixels", std::vector<int>(in.ptr<uint8_t>(0), in.ptr<uint8_t>(0) + in.total())}};
+                {"channels", in.channels()},
+                {"pixels", std::vector<int>(in.ptr<uint8_t>(0),
+                                            in.ptr<uint8_t>(0) + in.total() * in.channels())}};
   j["ink_box"] = {{"x", r.ink_box.x},
                   {"y", r.ink_box.y},
                   {"width", r.ink_box.width},

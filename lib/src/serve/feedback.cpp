@@ -15,6 +15,7 @@
 #include "mnist/io/run_folder.h"
 #include "mnist/serve/api.h"
 #include "mnist/vision/canvas.h"
+#include "mnist/vision/image_folder.h"
 
 namespace mnist::serve {
 namespace fs = std::filesystem;
@@ -61,15 +62,6 @@ void append_line(const std::string& path, const std::string& line) {
 
 }  // namespace
 
-std::string FeedbackStore::folder_name(const std::string& name) {
-  std::string out;
-  for (const char c : name) {
-    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-    out += keep ? c : '_';
-  }
-  return out.empty() ? std::string("_") : out;
-}
-
 FeedbackStore::FeedbackStore(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
@@ -90,7 +82,7 @@ std::string FeedbackStore::save(const cv::Mat& image, const cv::Mat& input,
   }
   const std::string class_name = classes[static_cast<size_t>(label)];
   const std::string class_dir =
-      (fs::path(FeedbackStore::folder_name(model.dataset)) / folder_name(class_name)).string();
+      (fs::path(vision::folder_name(model.dataset)) / vision::folder_name(class_name)).string();
 
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string id = time_id() + "-" + std::to_string(++count_);

@@ -51,7 +51,7 @@ std::string reason(const std::string& message, const std::string& path) {
 }
 
 void classify(const Predictor& predictor, ImageResult& r) {
-  const auto probs = predictor.probabilities(digits_to_tensor({r.input}))[0];
+  const auto probs = predictor.probabilities(images_to_tensor({r.input}))[0];
   r.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
   const auto best = std::max_element(r.probabilities.begin(), r.probabilities.end());
   r.predicted = best - r.probabilities.begin();
@@ -65,7 +65,13 @@ ImageResult predict_image(const Predictor& predictor, const cv::Mat& image, cons
   ImageResult r;
   r.path = name;
   r.image = image;
-  if (pipeline == Pipeline::kNaive) {
+  const DatasetInfo& info = predictor.info();
+  if (info.name == dataset_info(DatasetName::kFolder).name) {
+    // A folder-trained model was given images as the folder reader made them, whatever pipeline
+    // was asked for: the digit framing is MNIST's construction, not the user's data set's.
+    r.input = resize_preprocess(image, static_cast<int>(info.channels),
+                                static_cast<int>(info.height), static_cast<int>(info.width));
+  } else if (pipeline == Pipeline::kNaive) {
     r.input = naive_preprocess(image);
   } else {
     Preprocessed p = preprocess_digit(image, name, framing_for(predictor.info().name));
@@ -92,6 +98,11 @@ ImageResult predict_file(const Predictor& predictor, const std::string& path, Pi
     ImageResult r;
     r.path = path;
     r.error = "cannot process image: " + e.err;
+    return r;
+  } catch (const c10::Error& e) {
+    ImageResult r;
+    r.path = path;
+    r.error = e.what_without_backtrace();
     return r;
   }
 }

@@ -85,12 +85,28 @@ void draw_input(cv::Mat& view, const cv::Mat& input) {
   const int x = kMargin * 2 + kPanel;
   const int y = kHeader + kMargin;
   const int side = 28 * kInputScale;
+  std::string caption = "what the model saw";
   if (input.empty()) {
     view(cv::Rect(x, y, side, side)) = kPanelBg;
-  } else {
+  } else if (input.type() == CV_8UC1 && input.rows == 28 && input.cols == 28) {
     gray_tile(input.ptr<uint8_t>(), 28, 28, kInputScale).copyTo(view(cv::Rect(x, y, side, side)));
+    caption += " (28x28)";
+  } else {  // a folder-trained model's input: its own size, gray or colour, scaled to fit
+    view(cv::Rect(x, y, side, side)) = kPanelBg;
+    cv::Mat bgr = input;
+    if (input.channels() == 1) cv::cvtColor(input, bgr, cv::COLOR_GRAY2BGR);
+    const double s =
+        std::min(static_cast<double>(side) / bgr.cols, static_cast<double>(side) / bgr.rows);
+    cv::Mat fitted;
+    cv::resize(bgr, fitted,
+               cv::Size(std::max(1, static_cast<int>(bgr.cols * s)),
+                        std::max(1, static_cast<int>(bgr.rows * s))),
+               0, 0, cv::INTER_NEAREST);
+    fitted.copyTo(view(cv::Rect(x + (side - fitted.cols) / 2, y + (side - fitted.rows) / 2,
+                                fitted.cols, fitted.rows)));
+    caption += " (" + std::to_string(input.rows) + "x" + std::to_string(input.cols) + ")";
   }
-  put_text_centered(view, "what the model saw (28x28)", x + side / 2, y + kPanel + 18, 0.5, kAxis);
+  put_text_centered(view, caption, x + side / 2, y + kPanel + 18, 0.5, kAxis);
 }
 
 void draw_chart(cv::Mat& view, const ImageResult* r, const DatasetInfo& info) {

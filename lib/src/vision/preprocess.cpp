@@ -432,13 +432,22 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name,
   return out;
 }
 
-cv::Mat naive_preprocess(const cv::Mat& image) {
+namespace {
+
+cv::Mat to_8bit(const cv::Mat& image) {
   cv::Mat img = image;
   if (img.depth() == CV_16U) img.convertTo(img, CV_8U, 1.0 / 257);
   if (img.depth() != CV_8U) {
     cv::Mat f = to_unit_float(img);
     f.convertTo(img, CV_8U, 255.0);
   }
+  return img;
+}
+
+}  // namespace
+
+cv::Mat naive_preprocess(const cv::Mat& image) {
+  const cv::Mat img = to_8bit(image);
   cv::Mat gray;
   if (img.channels() == 4) {
     cv::cvtColor(img, gray, cv::COLOR_BGRA2GRAY);
@@ -451,6 +460,63 @@ cv::Mat naive_preprocess(const cv::Mat& image) {
   }
   cv::Mat out;
   cv::resize(gray, out, cv::Size(kDigitFrame, kDigitFrame), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+cv::Mat resize_preprocess(const cv::Mat& image, int channels, int height, int width) {
+  CV_Assert(channels == 1 || channels == 3);
+  const cv::Mat img = to_8bit(image);
+  cv::Mat converted;
+  const int have = img.channels();
+  if (channels == 1) {
+    if (have == 4) {
+      cv::cvtColor(img, converted, cv::COLOR_BGRA2GRAY);
+    } else if (have == 3) {
+      cv::cvtColor(img, converted, cv::COLOR_BGR2GRAY);
+    } else if (have == 2) {
+      cv::extractChannel(img, converted, 0);
+    } else {
+      converted = img;
+    }
+  } else {
+    if (have == 4) {
+      cv::cvtColor(img, converted, cv::COLOR_BGRA2BGR);
+    } else if (have == 3) {
+      converted = img;
+    } else {
+      cv::Mat gray = img;
+      if (have == 2) cv::extractChannel(img, gray, 0);
+      cv::cvtColor(gray, converted, cv::COLOR_GRAY2BGR);
+    }
+  }
+  if (converted.rows == height && converted.cols == width) return converted.clone();
+  const bool shrinking = converted.rows * converted.cols > height * width;
+  cv::Mat out;
+  cv::resize(converted, out, cv::Size(width, height), 0, 0,
+             shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+void copy_image_to(const cv::Mat& image, uint8_t* out) {
+  CV_Assert(image.type() == CV_8UC1 || image.type() == CV_8UC3);
+  if (image.channels() == 1) {
+    cv::Mat dst(image.rows, image.cols, CV_8UC1, out);
+    image.copyTo(dst);
+  } else {
+    cv::Mat dst(image.rows, image.cols, CV_8UC3, out);
+    cv::cvtColor(image, dst, cv::COLOR_BGR2RGB);
+  }
+}
+
+at::Tensor images_to_tensor(const std::vector<cv::Mat>& images) {
+  CV_Assert(!images.empty());
+  const int64_t h = images[0].rows, w = images[0].cols, c = images[0].channels();
+  auto out = c == 1 ? torch::empty({static_cast<int64_t>(images.size()), h, w}, torch::kUInt8)
+                    : torch::empty({static_cast<int64_t>(images.size()), h, w, c}, torch::kUInt8);
+  for (size_t i = 0; i < images.size(); ++i) {
+    CV_Assert(images[i].rows == h && images[i].cols == w && images[i].channels() == c);
+    copy_image_to(images[i], out[static_cast<int64_t>(i)].data_ptr<uint8_t>());
+  }
   return out;
 }
 

@@ -2,12 +2,13 @@
 // Corrections sent from the web page ("that's wrong, it was a ..."), kept as a data set a later
 // training run can read, in the image-folder layout (one folder per class):
 //
-//   DIR/<dataset>/<class>/<id>.png    the 28x28 image the model saw (bright on black, MNIST
-//   framing) DIR/originals/<id>.png            the image as the user sent it (PNG, depth and alpha
-//   kept) DIR/feedback.csv time,id,dataset,model,label,class,predicted,file,original
+//   DIR/<dataset>/<class>/<id>.png  the image the model saw (MNIST: 28x28, bright on black)
+//   DIR/originals/<id>.png          the image as the user sent it (PNG, depth and alpha kept)
+//   DIR/feedback.csv                time,id,dataset,model,label,class,predicted,file,original
 //
 // <class> is the class name with characters other than letters, digits, '-' and '_' replaced by
-// '_' (MNIST: "0".."9"; Fashion-MNIST: "T-shirt_top", "Trouser", ...). Both images are written
+// '_' (vision::folder_name; MNIST: "0".."9"; Fashion-MNIST: "T-shirt_top", "Trouser", ...), so the
+// folder DIR/<dataset> is an image folder that training's data.extra reads. Both images are written
 // atomically (temporary file + rename) before the CSV line is appended, in one write, under a lock:
 // a line always names files that are complete on disk. Thread-safe.
 
@@ -33,9 +34,6 @@ class FeedbackStore {
                    int64_t label, int64_t predicted);
 
   const std::string& dir() const { return dir_; }
-
-  /// `name` as a folder name: letters, digits, '-' and '_' kept, anything else '_'.
-  static std::string folder_name(const std::string& name);
 
  private:
   std::string dir_;

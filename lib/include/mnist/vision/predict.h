@@ -13,7 +13,8 @@
 namespace mnist::vision {
 
 /// How a decoded image becomes the 28x28 input: the project's preprocess_digit, or the Keras
-/// tutorial's naive resize (kept to measure what preprocessing buys).
+/// tutorial's naive resize (kept to measure what preprocessing buys). A model trained on an image
+/// folder always gets the folder reader's resize_preprocess (its own size and channels).
 enum class Pipeline { kMnist, kNaive };
 
 /// "mnist" | "naive" -> Pipeline; UsageError naming `key` otherwise.
@@ -23,7 +24,8 @@ struct ImageResult {
   std::string path;   // as given (folder entries: folder/name)
   std::string error;  // empty on success; the reason, without the path
   cv::Mat image;      // the decoded image (empty on error)
-  cv::Mat input;      // CV_8UC1 28x28, what the model saw (empty on error)
+  cv::Mat input;      // what the model saw (empty on error): CV_8UC1 28x28 for the IDX sets; a
+                      // folder-trained model's size, CV_8UC1 or CV_8UC3 (BGR)
   cv::Rect ink_box;   // where the digit was found in `image` (empty for the naive pipeline)
   std::vector<float> probabilities;  // one per class
   int64_t predicted = -1;

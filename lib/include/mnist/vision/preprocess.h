@@ -63,4 +63,18 @@ cv::Mat naive_preprocess(const cv::Mat& image);
 /// CV_8UC1 28x28 digits -> uint8 tensor [B, 28, 28] (copied), for to_model_input.
 at::Tensor digits_to_tensor(const std::vector<cv::Mat>& digits);
 
+/// How an image-folder data set is read, and so how images are given to a model trained on one:
+/// any depth scaled to 8 bits, alpha dropped, converted to `channels` (1: gray by OpenCV's luma; 3:
+/// BGR, gray repeated), resized to height x width (area averaging when shrinking, bilinear when
+/// growing). -> CV_8UC1 or CV_8UC3 (BGR).
+cv::Mat resize_preprocess(const cv::Mat& image, int channels, int height, int width);
+
+/// Equal-sized CV_8UC1 or CV_8UC3 (BGR) images -> uint8 tensor [B, H, W] or [B, H, W, 3] (RGB),
+/// copied: what to_model_input takes.
+at::Tensor images_to_tensor(const std::vector<cv::Mat>& images);
+
+/// Writes one CV_8UC1 or CV_8UC3 (BGR) image into `out`, a contiguous uint8 [H, W] or [H, W, 3]
+/// (RGB) slot of the same size.
+void copy_image_to(const cv::Mat& image, uint8_t* out);
+
 }  // namespace mnist::vision

@@ -245,11 +245,15 @@ async function update() {
 }
 
 function drawInput(target, input) {
+  if (target.width !== input.width) target.width = input.width;
+  if (target.height !== input.height) target.height = input.height;
   const c = target.getContext("2d");
   const img = c.createImageData(input.width, input.height);
-  input.pixels.forEach((v, i) => {
-    img.data.set([v, v, v, 255], 4 * i);
-  });
+  const rgb = input.channels === 3;
+  for (let i = 0; i < input.width * input.height; i++) {
+    const p = input.pixels;
+    img.data.set(rgb ? [p[3 * i], p[3 * i + 1], p[3 * i + 2], 255] : [p[i], p[i], p[i], 255], 4 * i);
+  }
   c.putImageData(img, 0, 0);
 }
 

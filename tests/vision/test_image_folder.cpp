@@ -1,0 +1,261 @@
+// Image-folder data sets (vision/image_folder.h) on small folders written here: gray and colour,
+// mixed sizes and formats, class names from the folders, bad files (stop or skip and count), empty
+// classes, the one-folder layout's test split, data.extra, the normalisation, and the cache (used,
+// rebuilt when a file changes, never trusted when damaged).
+
+#include <chrono>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "mnist/core/error.h"
+#include "mnist/vision/image_folder.h"
+#include "support.h"
+
+namespace mnist::vision {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+// A solid BGR image of `rows` x `cols`.
+cv::Mat solid(int rows, int cols, cv::Scalar bgr) {
+  return cv::Mat(rows, cols, CV_8UC3, bgr);
+}
+
+void write(const fs::path& path, const cv::Mat& image) {
+  fs::create_directories(path.parent_path());
+  ASSERT_TRUE(cv::imwrite(path.string(), image)) << path;
+}
+
+DataConfig folder_config(const fs::path& dir, const fs::path& cache, int64_t channels = 3) {
+  DataConfig d;
+  d.dataset = DatasetName::kFolder;
+  d.dir = dir.string();
+  d.image_size = {8, 12};
+  d.channels = channels;
+  d.val_size = 0;
+  d.cache_dir = cache.string();
+  return d;
+}
+
+// ROOT/train/{blue,red}/... and ROOT/test/{blue,red}/...: colour and gray files, PNG and JPEG,
+// in sizes other than the 8x12 the config asks for.
+void write_two_class_set(const fs::path& root) {
+  for (int i = 0; i < 4; ++i) {
+    write(root / "train/red" / ("r" + std::to_string(i) + ".png"), solid(20 + i, 30, {0, 0, 200}));
+    write(root / "train/blue" / ("b" + std::to_string(i) + ".png"), solid(16, 16 + i, {200, 0, 0}));
+  }
+  write(root / "train/blue/gray.png", cv::Mat(10, 10, CV_8UC1, cv::Scalar(90)));
+  write(root / "train/blue/photo.jpg", solid(40, 60, {200, 0, 0}));
+  write(root / "test/red/t.png", solid(8, 12, {0, 0, 200}));
+  write(root / "test/blue/t.png", solid(8, 12, {200, 0, 0}));
+  testing::write_bytes((root / "train/red/notes.txt").string(), "not an image: ignored");
+}
+
+TEST(ImageFolder, ColourFoldersGiveRgbTensorsAndClassNamesFromTheFolders) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  const Splits s = load_dataset(folder_config(root / "set", root / "cache"), 1);
+  EXPECT_EQ(s.info.name, "folder");
+  EXPECT_EQ(s.info.class_names, (std::vector<std::string>{"blue", "red"}));
+  EXPECT_EQ(s.info.channels, 3);
+  EXPECT_EQ(s.info.height, 8);
+  EXPECT_EQ(s.info.width, 12);
+  ASSERT_EQ(s.train.images.sizes(), torch::IntArrayRef({10, 8, 12, 3}));
+  ASSERT_EQ(s.test.images.sizes(), torch::IntArrayRef({2, 8, 12, 3}));
+  // Files sorted by path: blue/b0..b3, blue/gray, blue/photo, red/r0..r3.
+  const auto labels = s.train.labels;
+  EXPECT_EQ(labels.sum().item<int64_t>(), 4);  // four red (label 1)
+  EXPECT_EQ(labels[0].item<int64_t>(), 0);
+  EXPECT_EQ(labels[9].item<int64_t>(), 1);
+  // Red in BGR is (0, 0, 200): the tensor is RGB, so channel 0 holds the 200.
+  const auto red = s.train.images[9];
+  EXPECT_EQ(red.select(2, 0).min().item<int>(), 200);
+  EXPECT_EQ(red.select(2, 2).max().item<int>(), 0);
+  // The gray file became three equal channels.
+  const auto gray = s.train.images[4].to(torch::kInt);
+  EXPECT_TRUE(torch::equal(gray.select(2, 0), gray.select(2, 1)));
+  EXPECT_EQ(gray.select(2, 0).max().item<int>(), 90);
+  // The normalisation is the training split's, per channel, and every split carries it.
+  const auto stats = channel_statistics(s.train.images);
+  EXPECT_EQ(s.info.normalization, stats);
+  EXPECT_EQ(s.test.normalization, stats);
+  ASSERT_EQ(stats.mean.size(), 3u);
+}
+
+TEST(ImageFolder, GrayReadingConvertsColourByLuma) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  const Splits s = load_dataset(folder_config(root / "set", root / "cache", 1), 1);
+  ASSERT_EQ(s.train.images.sizes(), torch::IntArrayRef({10, 8, 12}));
+  // OpenCV's luma of pure red 200: 0.299 * 200 = 59.8 -> 60.
+  EXPECT_NEAR(s.train.images[9].to(torch::kFloat).mean().item<float>(), 60.0f, 1.0f);
+  ASSERT_EQ(s.info.normalization.mean.size(), 1u);
+}
+
+TEST(ImageFolder, ABadFileStopsTheLoadNamingItOrIsSkippedAndCounted) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  const auto bad = root / "set/train/red/broken.png";
+  testing::write_bytes(bad.string(), "this is not a PNG");
+  try {
+    load_dataset(folder_config(root / "set", root / "cache"), 1);
+    FAIL() << "a bad file was not reported";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data.skip_bad"), std::string::npos) << e.what();
+  }
+  auto config = folder_config(root / "set", root / "cache");
+  config.skip_bad = true;
+  const Splits s = load_dataset(config, 1);
+  EXPECT_EQ(s.train.size(), 10);
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_NE(s.notes[0].find("skipped 1 unreadable"), std::string::npos) << s.notes[0];
+  EXPECT_NE(s.notes[0].find(bad.string()), std::string::npos) << s.notes[0];
+  // From the cache, the same count is reported again.
+  const Splits again = load_dataset(config, 1);
+  ASSERT_EQ(again.notes.size(), 1u);
+  EXPECT_EQ(again.notes[0], s.notes[0]);
+}
+
+TEST(ImageFolder, AnEmptyTrainingClassIsAnErrorAnEmptyTestClassIsNot) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  fs::create_directories(root / "set/test/green");  // a class with no test images: fine
+  try {
+    load_dataset(folder_config(root / "set", root / "cache"), 1);
+    FAIL() << "an empty training class was accepted";
+  } catch (const DataError& e) {
+    // green exists only in test/: it has no training images.
+    EXPECT_NE(std::string(e.what()).find("green"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no training images"), std::string::npos) << e.what();
+  }
+  write(root / "set/train/green/g.png", solid(8, 12, {0, 200, 0}));
+  const Splits s = load_dataset(folder_config(root / "set", root / "cache"), 1);
+  EXPECT_EQ(s.info.class_names, (std::vector<std::string>{"blue", "green", "red"}));
+  EXPECT_EQ(s.test.size(), 2);
+  // No class folders at all.
+  fs::create_directories(root / "empty");
+  EXPECT_THROW(load_dataset(folder_config(root / "empty", root / "cache"), 1), DataError);
+}
+
+TEST(ImageFolder, OneFolderLayoutHoldsOutTheSameTestImagesEveryTime) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  for (int i = 0; i < 10; ++i) {
+    write(root / "set/a" / (std::to_string(i) + ".png"), solid(8, 12, {0, 0, 10.0 * i}));
+    write(root / "set/b" / (std::to_string(i) + ".png"), solid(8, 12, {10.0 * i, 0, 0}));
+  }
+  auto config = folder_config(root / "set", root / "cache");
+  config.test_fraction = 0.3;
+  const Splits s = load_dataset(config, 1);
+  EXPECT_EQ(s.test.size(), 6);  // 3 of each class
+  EXPECT_EQ(s.train.size(), 14);
+  EXPECT_EQ(s.test.labels.sum().item<int64_t>(), 3);
+  const Splits other_seed = load_dataset(config, 2);  // the run's seed does not move the test split
+  EXPECT_TRUE(torch::equal(s.test.images, other_seed.test.images));
+  const auto [test, classes] = load_test_set(config);  // evaluation sees the same images
+  EXPECT_TRUE(torch::equal(s.test.images, test.images));
+  EXPECT_EQ(classes, s.info.class_names);
+}
+
+TEST(ImageFolder, ExtraFoldersJoinTrainingOnlyAndMustNameKnownClasses) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  write(root / "fixes/red/x.png", solid(8, 12, {0, 0, 255}));
+  auto config = folder_config(root / "set", root / "cache");
+  config.val_size = 2;
+  config.extra = {(root / "fixes").string()};
+  config.extra_repeat = 3;
+  const Splits s = load_dataset(config, 1);
+  EXPECT_EQ(s.train.size(), 8 + 3);
+  EXPECT_EQ(s.val.size(), 2);
+  EXPECT_EQ(s.test.size(), 2);
+  EXPECT_EQ(s.train.labels.narrow(0, 8, 3).sum().item<int64_t>(), 3);  // red, three times
+  // The normalisation comes from the training split without the extras.
+  EXPECT_EQ(s.info.normalization, channel_statistics(s.train.images.narrow(0, 0, 8)));
+  // A folder that is not a class: an error naming it.
+  write(root / "fixes/purple/y.png", solid(8, 12, {200, 0, 200}));
+  try {
+    load_dataset(config, 1);
+    FAIL() << "an unknown class was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find((root / "fixes/purple").string()), std::string::npos)
+        << e.what();
+  }
+  // The web page's folder-safe spelling of a class name is accepted.
+  fs::remove_all(root / "fixes/purple");
+  write(root / "set2/train/T-shirt top/a.png", solid(8, 12, {1, 2, 3}));
+  write(root / "set2/train/bag/a.png", solid(8, 12, {1, 2, 3}));
+  write(root / "set2/test/bag/a.png", solid(8, 12, {1, 2, 3}));
+  write(root / "fixes2/T-shirt_top/a.png", solid(8, 12, {1, 2, 3}));
+  auto safe = folder_config(root / "set2", root / "cache");
+  safe.extra = {(root / "fixes2").string()};
+  EXPECT_EQ(load_dataset(safe, 1).train.labels[2].item<int64_t>(), 0);
+}
+
+TEST(ImageFolder, TheCacheIsUsedAndRebuiltWhenAFileChanges) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  write_two_class_set(root / "set");
+  const auto options = FolderOptions::from(folder_config(root / "set", root / "cache"));
+  const std::vector<std::string> classes = {"blue", "red"};
+  const auto first = read_image_folder((root / "set/train").string(), classes, options);
+  EXPECT_FALSE(first.from_cache);
+  const auto second = read_image_folder((root / "set/train").string(), classes, options);
+  EXPECT_TRUE(second.from_cache);
+  EXPECT_TRUE(torch::equal(first.data.images, second.data.images));
+  EXPECT_TRUE(torch::equal(first.data.labels, second.data.labels));
+
+  // A file rewritten with other pixels of the same size: the cache is rebuilt, the new pixels read.
+  const auto changed = root / "set/train/red/r0.png";
+  write(changed, solid(20, 30, {0, 0, 100}));
+  fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds(5));
+  const auto third = read_image_folder((root / "set/train").string(), classes, options);
+  EXPECT_FALSE(third.from_cache);
+  EXPECT_EQ(third.data.images[6].select(2, 0).max().item<int>(), 100);  // red/r0 is 7th
+
+  // A file added: rebuilt, one more image.
+  write(root / "set/train/red/r9.png", solid(8, 12, {0, 0, 50}));
+  const auto fourth = read_image_folder((root / "set/train").string(), classes, options);
+  EXPECT_FALSE(fourth.from_cache);
+  EXPECT_EQ(fourth.data.size(), 11);
+
+  // Other reading options use their own cache file.
+  auto gray = options;
+  gray.channels = 1;
+  EXPECT_FALSE(read_image_folder((root / "set/train").string(), classes, gray).from_cache);
+  EXPECT_TRUE(read_image_folder((root / "set/train").string(), classes, options).from_cache);
+
+  // A damaged cache file is rebuilt, never trusted.
+  std::vector<fs::path> cache_files;
+  for (const auto& e : fs::directory_iterator(root / "cache")) cache_files.push_back(e.path());
+  ASSERT_EQ(cache_files.size(), 2u);
+  for (const auto& f : cache_files) {
+    std::string bytes = testing::read_bytes(f.string());
+    bytes[bytes.size() / 2] ^= 0x55;
+    testing::write_bytes(f.string(), bytes);
+  }
+  const auto fifth = read_image_folder((root / "set/train").string(), classes, options);
+  EXPECT_FALSE(fifth.from_cache);
+  EXPECT_TRUE(torch::equal(fifth.data.images, fourth.data.images));
+
+  // Caching off: nothing read from or written to the cache.
+  auto off = options;
+  off.cache = false;
+  off.cache_dir = (root / "nocache").string();
+  EXPECT_FALSE(read_image_folder((root / "set/train").string(), classes, off).from_cache);
+  EXPECT_FALSE(fs::exists(root / "nocache"));
+}
+
+}  // namespace
+}  // namespace mnist::vision
