@@ -33,15 +33,20 @@ struct Tile {
 
 void write_tile_grid(const std::string& path, const std::string& title, const Dataset& data,
                      const std::vector<Tile>& tiles, int columns) {
-  constexpr int kScale = 3;
+  // Tiles of about 84 pixels on the longer side (MNIST's 28 x 3), gray or colour.
+  constexpr double kTileSide = 84.0;
   const int h = static_cast<int>(data.images.size(1)), w = static_cast<int>(data.images.size(2));
+  const bool colour = data.images.dim() == 4;
+  const double scale = kTileSide / std::max(h, w);
+  const int tile_w = std::max(1, static_cast<int>(std::lround(w * scale)));
+  const int tile_h = std::max(1, static_cast<int>(std::lround(h * scale)));
   int text_w = 112;  // room for "pred 4 100.0%"
   for (const auto& t : tiles) {
     text_w = std::max({text_w, text_width(t.line1, kSmall + 0.06), text_width(t.line2, kSmall)});
   }
-  const int cell_w = std::max(w * kScale, text_w) + 8;
+  const int cell_w = std::max(tile_w, text_w) + 8;
   const int caption = tiles.empty() || tiles[0].line2.empty() ? 20 : 36;
-  const int cell_h = h * kScale + caption + 6;
+  const int cell_h = tile_h + caption + 6;
   const int rows = std::max(1, static_cast<int>((tiles.size() + columns - 1) / columns));
   cv::Mat img(48 + rows * cell_h + 6, columns * cell_w + 8, CV_8UC3, kWhite);
   put_text_centered(img, title, img.cols / 2, 30, kLarge, kBlack, 2);
@@ -49,8 +54,20 @@ void write_tile_grid(const std::string& path, const std::string& title, const Da
   for (size_t i = 0; i < tiles.size(); ++i) {
     const int x = 4 + static_cast<int>(i % columns) * cell_w,
               y = 48 + static_cast<int>(i / columns) * cell_h;
-    const auto* pixels = images[tiles[i].index].data_ptr<uint8_t>();
-    cv::Mat tile = gray_tile(pixels, h, w, kScale);
+    auto* pixels = images[tiles[i].index].data_ptr<uint8_t>();
+    cv::Mat tile;
+    if (!colour && scale == 3.0) {
+      tile = gray_tile(pixels, h, w, 3);
+    } else {
+      cv::Mat bgr;
+      if (colour) {
+        cv::cvtColor(cv::Mat(h, w, CV_8UC3, pixels), bgr, cv::COLOR_RGB2BGR);
+      } else {
+        cv::cvtColor(cv::Mat(h, w, CV_8UC1, pixels), bgr, cv::COLOR_GRAY2BGR);
+      }
+      cv::resize(bgr, tile, {tile_w, tile_h}, 0, 0,
+                 scale >= 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
+    }
     const int tx = x + (cell_w - tile.cols) / 2;
     tile.copyTo(img(cv::Rect(tx, y, tile.cols, tile.rows)));
     put_text_centered(img, tiles[i].line1, x + cell_w / 2, y + tile.rows + 15, kSmall + 0.06,
@@ -108,8 +125,10 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
         as_percent ? tick_label(100 * v, 100 * ystep) + "%" : tick_label(v, ystep);
     put_text_right(img, label, plot.x - 6, py(v) + 5, kSmall, kAxis);
   }
-  for (double v : nice_ticks(xmin, xmax, 11)) {
-    if (v < xmin || v > xmax || std::abs(v - std::round(v)) > 1e-9) continue;  // whole epochs only
+  // Whole epochs only, at most about ten labels, the last epoch included (nice_ticks' rounding
+  // could drop it).
+  const double xstep = std::max(1.0, std::ceil((xmax - xmin) / 10.0));
+  for (double v = std::ceil(xmin - 1e-9); v <= xmax + 1e-9; v += xstep) {
     cv::line(img, {px(v), plot.y + plot.height}, {px(v), plot.y + plot.height + 5}, kAxis, 1);
     put_text_centered(img, tick_label(v, 1), px(v), plot.y + plot.height + 20, kSmall, kAxis);
   }
@@ -154,12 +173,20 @@ void draw_panel(cv::Mat& img, cv::Rect area, const std::string& title, const std
 
 void write_sample_grid(const std::string& path, const Dataset& data, const DatasetInfo& info,
                        int count) {
+  // Evenly spaced through the split: MNIST's files are in no order, but an image folder's are
+  // sorted by class, and the first images would all be of the first class.
   std::vector<Tile> tiles;
   const auto labels = data.labels.to(torch::kCPU);
-  for (int64_t i = 0; i < std::min<int64_t>(count, data.size()); ++i) {
+  const int64_t n = data.size(), shown = std::min<int64_t>(count, n);
+  for (int64_t t = 0; t < shown; ++t) {
+    const int64_t i = n == shown ? t : t * n / shown;
     tiles.push_back({i, info.class_names.at(static_cast<size_t>(labels[i].item<int64_t>())), ""});
   }
-  write_tile_grid(path, "Training samples (" + info.name + ") with their labels", data, tiles, 10);
+  const bool folder = info.name == dataset_info(DatasetName::kFolder).name;
+  write_tile_grid(path,
+                  folder ? "Training samples with their labels"
+                         : "Training samples (" + info.name + ") with their labels",
+                  data, tiles, 10);
 }
 
 void write_training_curves(const std::string& path, const std::vector<EpochStats>& history) {
