@@ -1,5 +1,7 @@
 #include "mnist/data/dataset.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <tuple>
@@ -166,17 +168,28 @@ Dataset load_test_split(const DataConfig& data) {
 Normalization channel_statistics(const at::Tensor& images) {
   TORCH_CHECK(images.scalar_type() == torch::kUInt8 && (images.dim() == 3 || images.dim() == 4),
               "channel_statistics: expected uint8 [N, H, W] or [N, H, W, C]");
-  const auto pixels = (images.dim() == 3 ? images.unsqueeze(3) : images)
-                          .reshape({-1, images.dim() == 3 ? 1 : images.size(3)})
-                          .to(torch::kFloat64)
-                          .div_(255.0);
-  const auto mean = pixels.mean(0);
-  const auto std = pixels.std(0, /*unbiased=*/false);
+  // Exact integer sums of the values and their squares per channel (a float copy of MNIST-M's
+  // training split would be a gigabyte).
+  const int64_t channels = images.dim() == 3 ? 1 : images.size(3);
+  const auto pixels = images.to(torch::kCPU).contiguous();
+  const auto* p = pixels.data_ptr<uint8_t>();
+  const int64_t count = pixels.numel() / channels;
+  std::vector<uint64_t> sum(static_cast<size_t>(channels), 0), squares(sum);
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const uint64_t v = p[i * channels + c];
+      sum[static_cast<size_t>(c)] += v;
+      squares[static_cast<size_t>(c)] += v * v;
+    }
+  }
   Normalization n;
-  for (int64_t c = 0; c < mean.size(0); ++c) {
-    const double s = std[c].item<double>();
-    n.mean.push_back(static_cast<float>(mean[c].item<double>()));
-    n.std.push_back(s > 1e-6 ? static_cast<float>(s) : 1.0f);
+  for (size_t c = 0; c < sum.size(); ++c) {
+    const double mean = count > 0 ? static_cast<double>(sum[c]) / static_cast<double>(count) : 0.0;
+    const double second =
+        count > 0 ? static_cast<double>(squares[c]) / static_cast<double>(count) : 0.0;
+    const double std = std::sqrt(std::max(0.0, second - mean * mean)) / 255.0;
+    n.mean.push_back(static_cast<float>(mean / 255.0));
+    n.std.push_back(std > 1e-6 ? static_cast<float>(std) : 1.0f);
   }
   return n;
 }

@@ -1,5 +1,6 @@
 #include "mnist/vision/image_folder.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -27,7 +29,7 @@ namespace fs = std::filesystem;
 // fixed seed, so every run and every evaluation of the folder sees the same test images.
 constexpr uint64_t kTestSplitSeed = 0x7e57'5eed;
 constexpr char kCacheMagic[8] = {'M', 'N', 'I', 'S', 'T', 'F', 'C', '1'};
-constexpr uint64_t kMaxCacheBytes = 64ULL << 30;
+constexpr uint64_t kMaxCacheBytes = 64ULL << 30;  // far beyond any folder that fits in memory
 
 struct File {
   std::string path;  // as found below the root
@@ -81,10 +83,11 @@ std::vector<File> list_images(const fs::path& dir, int64_t label) {
     File f;
     f.path = p.string();
     f.label = label;
-    f.size = it->file_size(ec);
-    const auto t = it->last_write_time(ec);
-    f.mtime = static_cast<int64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    struct stat st {};
+    if (::stat(f.path.c_str(), &st) == 0) {  // one call for both (filesystem's would make two)
+      f.size = static_cast<uintmax_t>(st.st_size);
+      f.mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    }
     files.push_back(std::move(f));
   }
   std::sort(files.begin(), files.end(),
@@ -142,20 +145,29 @@ void write_cache(const CacheSlot& slot, const FolderImages& r) {
 }
 
 // The cached images when the slot's file is intact and was built from this listing.
+// Reads `size` bytes into `out`, adding them to `crc`; false at the end of the file.
+bool read_exactly(std::ifstream& in, void* out, uint64_t size, uint32_t& crc) {
+  in.read(static_cast<char*>(out), static_cast<std::streamsize>(size));
+  if (!in || static_cast<uint64_t>(in.gcount()) != size) return false;
+  crc = crc_of(out, size, crc);
+  return true;
+}
+
+// The cached images when the slot's file is intact and was built from this listing. Read straight
+// into the tensors (no second copy of a file that holds MNIST-M's 140 MB).
 bool read_cache(const CacheSlot& slot, const FolderOptions& options, int64_t num_classes,
                 FolderImages& r) {
   std::error_code ec;
   if (!fs::is_regular_file(slot.path, ec)) return false;
-  std::vector<uint8_t> bytes;
-  try {
-    bytes = read_file_bytes(slot.path, kMaxCacheBytes);
-  } catch (const DataError&) {
-    return false;
-  }
-  const size_t head = sizeof kCacheMagic + 8 * 7;
-  if (bytes.size() < head + 4 || std::memcmp(bytes.data(), kCacheMagic, sizeof kCacheMagic) != 0)
-    return false;
-  const uint8_t* p = bytes.data() + sizeof kCacheMagic;
+  const uint64_t file_size = fs::file_size(slot.path, ec);
+  if (ec || file_size > kMaxCacheBytes) return false;
+  std::ifstream in(slot.path, std::ios::binary);
+  if (!in) return false;
+  uint32_t crc = 0;
+  uint8_t head[sizeof kCacheMagic + 8 * 7];
+  if (!read_exactly(in, head, sizeof head, crc)) return false;
+  if (std::memcmp(head, kCacheMagic, sizeof kCacheMagic) != 0) return false;
+  const uint8_t* p = head + sizeof kCacheMagic;
   if (get_u64(p) != slot.listing) return false;
   const auto n = static_cast<int64_t>(get_u64(p + 8)), h = static_cast<int64_t>(get_u64(p + 16));
   const auto w = static_cast<int64_t>(get_u64(p + 24)), c = static_cast<int64_t>(get_u64(p + 32));
@@ -165,42 +177,49 @@ bool read_cache(const CacheSlot& slot, const FolderOptions& options, int64_t num
       n > (1LL << 32) || name_len > 65536) {
     return false;
   }
-  const size_t body = bytes.size() - 4;
-  if (head + name_len > body) return false;
-  // The file paths' lengths are read as they come, never past the body.
-  size_t at = head + name_len;
+  // Every length is checked against what the file can still hold before anything is allocated.
+  uint64_t left = file_size - sizeof head;
+  const uint64_t tensors = static_cast<uint64_t>(n) * 8 + static_cast<uint64_t>(n * h * w * c) + 4;
+  if (name_len + tensors > left) return false;
+  std::string first(name_len, '\0');
+  if (!read_exactly(in, first.data(), name_len, crc)) return false;
+  left -= name_len;
   std::vector<std::string> files;
+  files.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    if (at + 8 > body) return false;
-    const uint64_t len = get_u64(bytes.data() + at);
-    at += 8;
-    if (len > 4096 || at + len > body) return false;
-    files.emplace_back(reinterpret_cast<const char*>(bytes.data() + at), len);
-    at += len;
+    uint8_t len_bytes[8];
+    if (left < 8 + tensors || !read_exactly(in, len_bytes, 8, crc)) return false;
+    const uint64_t len = get_u64(len_bytes);
+    left -= 8;
+    if (len > 4096 || len + tensors > left) return false;
+    std::string file(len, '\0');
+    if (!read_exactly(in, file.data(), len, crc)) return false;
+    left -= len;
+    files.push_back(std::move(file));
   }
-  const uint64_t expected =
-      at + static_cast<uint64_t>(n) * 8 + static_cast<uint64_t>(n * h * w * c) + 4;
-  if (bytes.size() != expected) return false;
-  const uint32_t stored = static_cast<uint32_t>(bytes[body]) |
-                          (static_cast<uint32_t>(bytes[body + 1]) << 8) |
-                          (static_cast<uint32_t>(bytes[body + 2]) << 16) |
-                          (static_cast<uint32_t>(bytes[body + 3]) << 24);
-  if (crc_of(bytes.data(), body) != stored) return false;
-  const uint8_t* q = bytes.data() + head;
-  r.first_skipped.assign(reinterpret_cast<const char*>(q), name_len);
-  q = bytes.data() + at;
-  r.data.files = std::move(files);
-  r.skipped = skipped;
-  r.data.labels = torch::empty({n}, torch::kInt64);
-  std::memcpy(r.data.labels.data_ptr<int64_t>(), q, static_cast<size_t>(n) * 8);
-  q += n * 8;
-  r.data.images =
+  if (left != tensors) return false;
+  auto labels = torch::empty({n}, torch::kInt64);
+  auto images =
       c == 1 ? torch::empty({n, h, w}, torch::kUInt8) : torch::empty({n, h, w, c}, torch::kUInt8);
-  std::memcpy(r.data.images.data_ptr<uint8_t>(), q, static_cast<size_t>(n * h * w * c));
-  const auto labels = r.data.labels;
+  uint8_t stored[4];
+  uint32_t ignored = 0;
+  if (!read_exactly(in, labels.data_ptr<int64_t>(), static_cast<uint64_t>(n) * 8, crc) ||
+      !read_exactly(in, images.data_ptr<uint8_t>(), static_cast<uint64_t>(n * h * w * c), crc) ||
+      !read_exactly(in, stored, 4, ignored)) {
+    return false;
+  }
+  const uint32_t expected =
+      static_cast<uint32_t>(stored[0]) | (static_cast<uint32_t>(stored[1]) << 8) |
+      (static_cast<uint32_t>(stored[2]) << 16) | (static_cast<uint32_t>(stored[3]) << 24);
+  if (crc != expected) return false;
   if (n > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= num_classes)) {
     return false;
   }
+  r.first_skipped = std::move(first);
+  r.skipped = skipped;
+  r.data.files = std::move(files);
+  r.data.labels = std::move(labels);
+  r.data.images = std::move(images);
   r.from_cache = true;
   return true;
 }
