@@ -100,7 +100,27 @@ class Run:
         return (f"{c['data']['dataset']} {m['type']} {sizes} {m['output']} | {o['name']} lr {o['lr']:g} | "
                 f"batch {t['batch_size']} x {t['epochs']} ep | {c['schedule']['name']}")
 
+    def is_folder(self):
+        """Trained on an image folder (data.dataset "folder"): its test images are files."""
+        return self.config["data"]["dataset"] == "folder"
+
     def test_images(self):
-        """The test images this run was evaluated on (its data.dir, unless MNIST_DATA_DIR is set)."""
+        """The test images of an IDX run, as the run was evaluated on them (its data.dir, unless
+        MNIST_DATA_DIR is set): (images uint8 [N, 28, 28], labels [N])."""
+        if self.is_folder():
+            raise ValueError(f"{self.dir}: trained on an image folder; use test_image(index)")
         folder = os.environ.get("MNIST_DATA_DIR") or self.config["data"]["dir"]
         return load_split("test", folder)
+
+    def test_image(self, index):
+        """Test image `index` (predictions.csv's index) as an array for imshow: an IDX run's from its
+        data set; an image folder's read from the file predictions.csv names (the file as it is,
+        before the run resized it)."""
+        if self.is_folder():
+            import matplotlib.image
+            if not hasattr(self, "_files"):
+                self._files = self.predictions()["file"]
+            return matplotlib.image.imread(self._files[index])
+        if not hasattr(self, "_test_images"):
+            self._test_images = self.test_images()[0]
+        return self._test_images[index]

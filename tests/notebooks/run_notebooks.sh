@@ -4,7 +4,7 @@
 # MNIST_REQUIRE_ALL is set (scripts/test.sh sets it after installing and fetching both).
 set -euo pipefail
 
-bin=$1
+bin=$(cd "$1" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 data=${MNIST_DATA_DIR:-$repo/data/mnist}
 # Debian's Jupyter kernel runs "python3" from PATH: make it Debian's, which has the notebook packages.
@@ -44,10 +44,22 @@ cd "$repo/notebooks"
 jupyter nbconvert --to notebook --execute --output-dir "$work/out" ./*.ipynb 2>"$work/nbconvert.log" ||
   { cat "$work/nbconvert.log" >&2; exit 1; }
 
+# The one-run notebook again on a colour image-folder run: a small MNIST-M built from MNIST with
+# synthetic user images (mnist-userset) standing in for the photographs.
+"$bin/mnist-userset" --data "$data" --out "$work/photos" --count 1 >/dev/null
+"$bin/mnist-mnistm" --mnist "$data" --limit 600 --out "$work/mnistm" \
+  --photos "$work"/photos/colour_ink-*.png "$work"/photos/tinted_paper-*.png >/dev/null
+"$bin/mnist-train" --config "$repo/configs/mnistm_cnn.json" --set "data.dir=$work/mnistm" \
+  --set data.val_size=100 --set train.epochs=1 --set "data.cache_dir=$work/cache" \
+  --run-dir "$work/runs/folder" >/dev/null
+MNIST_RUNS="$work/runs/folder" jupyter nbconvert --to notebook --execute --output-dir "$work/out_folder" \
+  ./02_one_run.ipynb 2>"$work/nbconvert.log" || { cat "$work/nbconvert.log" >&2; exit 1; }
+cp "$work/out_folder/02_one_run.ipynb" "$work/out/02_one_run_folder.ipynb"
+
 # Each notebook drew its figures and raised nothing.
 python3 - "$work/out" <<'PY'
 import json, pathlib, sys
-expected = {"01_explore_data": 4, "02_one_run": 4, "03_compare_runs": 2}
+expected = {"01_explore_data": 4, "02_one_run": 4, "03_compare_runs": 2, "02_one_run_folder": 4}
 for name, count in expected.items():
     cells = json.load(open(pathlib.Path(sys.argv[1]) / f"{name}.ipynb"))["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
