@@ -54,6 +54,27 @@ TEST_F(PredictorTest, PredictorGivesTheRunsEvaluationFromTheFolderAlone) {
   EXPECT_TRUE(torch::equal(predictor.probabilities(rgb), p));
 }
 
+// A run trained with a normalisation (as image folders are) is predicted with it: the predictor
+// reads it from dataset.json, and gives what the run's own evaluation gave.
+TEST_F(PredictorTest, PredictorUsesTheRunsNormalisation) {
+  const Normalization norm{{0.3f}, {0.2f}};
+  splits_.info.normalization = splits_.train.normalization = splits_.val.normalization =
+      splits_.test.normalization = norm;
+  const std::string dir = runs_ / "normalised";
+  TrainObserver quiet;
+  const TrainResult trained = train_in(dir, quiet);
+  const EvalResult evaluated =
+      evaluate_run(config_, splits_, RunFolder::open(dir), trained, torch::kCPU);
+  const Predictor predictor = Predictor::open(dir);
+  EXPECT_EQ(predictor.info().normalization, norm);
+  const auto p = predictor.probabilities(splits_.test.images);
+  EXPECT_TRUE(torch::allclose(p, evaluated.probabilities, 1e-5, 1e-6));
+  // Without it (a run folder from before dataset.json), the same weights answer differently.
+  fs::remove(fs::path(dir) / "dataset.json");
+  EXPECT_FALSE(
+      torch::allclose(Predictor::open(dir).probabilities(splits_.test.images), p, 1e-3, 1e-4));
+}
+
 TEST_F(PredictorTest, PredictorRefusesFoldersWithoutAUsableModel) {
   EXPECT_NE(open_error(runs_ / "absent").find(runs_ / "absent"), std::string::npos);
   const std::string dir = runs_ / "run";

@@ -93,6 +93,8 @@ class TrainTest : public ::testing::Test {
     const RunFolder run =
         std::filesystem::exists(dir) ? RunFolder::open(dir) : RunFolder::create(dir);
     if (!run.has(run_files::kConfig)) run.write_json(run_files::kConfig, config_to_json(config_));
+    if (!run.has(run_files::kDataset))
+      run.write_json(run_files::kDataset, dataset_info_json(splits_.info));
     return train_run(config_, splits_, run, torch::kCPU, observer);
   }
   TempDir data_, runs_;
