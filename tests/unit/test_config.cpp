@@ -243,8 +243,16 @@ TEST(Config, ShippedConfigsLoad) {
     ++found;
     const Config c = load_config(entry.path().string(), {});
     torch::manual_seed(0);
-    auto model = build_model(c.model, dataset_info(c.data.dataset));
-    EXPECT_EQ(model->forward(torch::rand({2, 1, 28, 28})).sizes(), torch::IntArrayRef({2, 10}))
+    DatasetInfo info = dataset_info(c.data.dataset);
+    info.channels = c.data.channels;
+    if (c.data.dataset == DatasetName::kFolder) {  // MNIST-M: the geometry is the config's
+      info.height = c.data.image_size[0];
+      info.width = c.data.image_size[1];
+      info.class_names = dataset_info(DatasetName::kMnist).class_names;
+    }
+    auto model = build_model(c.model, info);
+    EXPECT_EQ(model->forward(torch::rand({2, info.channels, info.height, info.width})).sizes(),
+              torch::IntArrayRef({2, 10}))
         << entry.path();
     if (c.model.type == ModelType::kMlp && c.data.dataset == DatasetName::kMnist) {
       EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << entry.path();
