@@ -74,6 +74,20 @@ TEST(PredictWindow, FileViewFitsTheImageAndDrawsTheInkBoxOnIt) {
   EXPECT_EQ(count_near(view, kRed, 40), 0) << "no error to show";
 }
 
+// A folder-trained colour model's input (16x32 here, not MNIST's 28x28 gray) is shown in its
+// colours, fitted to the input panel with its aspect ratio.
+TEST(PredictWindow, AColourModelsInputIsShownInColourAtItsOwnShape) {
+  const auto& info = dataset_info(DatasetName::kMnist);
+  ImageResult r = prediction(cv::Mat(100, 100, CV_8UC3, cv::Scalar(255, 255, 255)));
+  r.input = cv::Mat(16, 32, CV_8UC3, kMagenta);
+  const cv::Mat view = render_file_view(r, info, "1/1");
+  const cv::Rect shown = box_of(view, kMagenta);
+  ASSERT_FALSE(shown.empty()) << "the colour input is not shown";
+  EXPECT_GE(shown.width, 250);
+  EXPECT_NEAR(shown.width, 2 * shown.height, 2) << "the aspect ratio is kept";
+  EXPECT_EQ(count_of(view, kMagenta), shown.area()) << "shown whole, in one colour";
+}
+
 TEST(PredictWindow, ThePredictedClassHasTheHighlightedBarAndTheOthersAreInProportion) {
   const auto& info = dataset_info(DatasetName::kMnist);
   const cv::Mat view =

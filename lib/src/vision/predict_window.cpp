@@ -66,17 +66,17 @@ cv::Mat displayable(const cv::Mat& image) {
   return bgr;
 }
 
-/// `img` fitted into a kPanel square (aspect kept), pasted at `at`; returns the scale used.
-double paste_fitted(cv::Mat& view, const cv::Mat& img, cv::Point at) {
-  view(cv::Rect(at.x, at.y, kPanel, kPanel)) = kPanelBg;
+/// `img` (BGR) fitted into a `side` square (aspect kept), pasted at `at`; returns the scale used.
+double paste_fitted(cv::Mat& view, const cv::Mat& img, cv::Point at, int side = kPanel) {
+  view(cv::Rect(at.x, at.y, side, side)) = kPanelBg;
   const double s =
-      std::min(static_cast<double>(kPanel) / img.cols, static_cast<double>(kPanel) / img.rows);
+      std::min(static_cast<double>(side) / img.cols, static_cast<double>(side) / img.rows);
   cv::Mat fitted;
   cv::resize(img, fitted,
              cv::Size(std::max(1, static_cast<int>(img.cols * s)),
                       std::max(1, static_cast<int>(img.rows * s))),
              0, 0, s < 1 ? cv::INTER_AREA : cv::INTER_NEAREST);
-  const cv::Point off(at.x + (kPanel - fitted.cols) / 2, at.y + (kPanel - fitted.rows) / 2);
+  const cv::Point off(at.x + (side - fitted.cols) / 2, at.y + (side - fitted.rows) / 2);
   fitted.copyTo(view(cv::Rect(off.x, off.y, fitted.cols, fitted.rows)));
   return s;
 }
@@ -92,18 +92,9 @@ void draw_input(cv::Mat& view, const cv::Mat& input) {
     gray_tile(input.ptr<uint8_t>(), 28, 28, kInputScale).copyTo(view(cv::Rect(x, y, side, side)));
     caption += " (28x28)";
   } else {  // a folder-trained model's input: its own size, gray or colour, scaled to fit
-    view(cv::Rect(x, y, side, side)) = kPanelBg;
     cv::Mat bgr = input;
     if (input.channels() == 1) cv::cvtColor(input, bgr, cv::COLOR_GRAY2BGR);
-    const double s =
-        std::min(static_cast<double>(side) / bgr.cols, static_cast<double>(side) / bgr.rows);
-    cv::Mat fitted;
-    cv::resize(bgr, fitted,
-               cv::Size(std::max(1, static_cast<int>(bgr.cols * s)),
-                        std::max(1, static_cast<int>(bgr.rows * s))),
-               0, 0, cv::INTER_NEAREST);
-    fitted.copyTo(view(cv::Rect(x + (side - fitted.cols) / 2, y + (side - fitted.rows) / 2,
-                                fitted.cols, fitted.rows)));
+    paste_fitted(view, bgr, {x, y}, side);
     caption += " (" + std::to_string(input.rows) + "x" + std::to_string(input.cols) + ")";
   }
   put_text_centered(view, caption, x + side / 2, y + kPanel + 18, 0.5, kAxis);
