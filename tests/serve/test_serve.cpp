@@ -508,6 +508,40 @@ TEST_F(Serve, EightConcurrentClientsGetExactlyMnistPredictsAnswers) {
   }
 }
 
+// The loop the corrections exist for, end to end: three drawings the model gets wrong are corrected
+// on the page (POST /api/feedback), a short fine-tune from the served run reads them
+// (init.from + data.extra), and a server of the fine-tuned run answers each with its correction.
+TEST_F(Serve, CorrectionsFromThePageFineTuneTheModelIntoAnsweringThem) {
+  auto c = client();
+  std::vector<int> labels;
+  for (int k = 0; k < 3; ++k) {
+    const int wrong = expected_["alpha"][static_cast<size_t>(k)]["digit"].get<int>();
+    labels.push_back((wrong + 1 + k) % 10);
+    const auto r = c.Post("/api/feedback?model=alpha&label=" + std::to_string(labels.back()),
+                          testing::read_bytes(images_[static_cast<size_t>(k)]), "image/png");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+  const std::string tuned = *own_ / "tuned";
+  const auto t = testing::run_command(
+      kTrain + " --config " + quote(*dir_ / "tiny.json") +
+      " --set init.from=" + quote(*dir_ / "runs/alpha") + " --set " +
+      quote("data.extra=[\"" + (*own_ / "feedback/mnist") + "\"]") +
+      " --set data.extra_repeat=30 --set train.epochs=3 --set data.cache_dir=" +
+      quote(*own_ / "cache") + " --run-dir " + quote(tuned));
+  ASSERT_EQ(t.status, 0) << t.out << t.err;
+  ServerProcess fine_tuned({"--run", tuned});
+  httplib::Client tc("127.0.0.1", fine_tuned.port());
+  tc.set_read_timeout(30, 0);
+  for (int k = 0; k < 3; ++k) {
+    const auto r =
+        tc.Post("/api/predict", testing::read_bytes(images_[static_cast<size_t>(k)]), "image/png");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["digit"], labels[static_cast<size_t>(k)]) << "drawing " << k;
+  }
+}
+
 TEST_F(Serve, CorrectionsAreSavedAsAnImageFolderWithACsvLine) {
   auto c = client();
   const std::string png = testing::read_bytes(images_[2]);
