@@ -287,6 +287,7 @@ function showAnswer(a, roundTripMs) {
   $("confidence").textContent = `${(100 * a.confidence).toFixed(1)}% sure · ${a.model}`;
   $("timing").textContent = `server ${a.server_ms.toFixed(1)} ms · round trip ${roundTripMs.toFixed(0)} ms`;
   drawInput($("seen"), a.input);
+  $("seen-caption").textContent = `what the model saw (${a.input.height}×${a.input.width})`;
   renderBars(a);
   renderFeedback(a);
 }
@@ -393,8 +394,11 @@ function accuracyText(m) {
 function chooseModel(name) {
   state.model = state.models.find((m) => m.name === name) || state.models[0];
   const m = state.model;
-  $("model-info").textContent = `${m.type.toUpperCase()} trained on ${m.dataset}, test accuracy ${accuracyText(m)}`;
-  document.querySelector("h1").textContent = m.dataset === "mnist" ? "Draw a digit" : `Draw or upload: ${m.dataset}`;
+  const folder = m.dataset === "folder";  // a user's own image folder: its classes are its folders
+  const data = folder ? `an image folder (${m.classes.length} classes)` : m.dataset;
+  $("model-info").textContent = `${m.type.toUpperCase()} trained on ${data}, test accuracy ${accuracyText(m)}`;
+  document.querySelector("h1").textContent =
+    m.dataset === "mnist" ? "Draw a digit" : folder ? "Draw or upload an image" : `Draw or upload: ${m.dataset}`;
   renderBars(null);
   hasPicture() ? schedule(0) : showNothing();
 }
