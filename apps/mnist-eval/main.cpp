@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     // elsewhere (another folder, another data set with the same classes).
     const DatasetInfo info = run_dataset_info(run_dir, load_run_config(run_dir, {}));
 #ifdef MNIST_WITH_VISION
-    auto [test, classes] = vision::load_test_set(config.data);
+    auto [test, classes, notes] = vision::load_test_set(config.data);
+    for (const auto& note : notes) std::fprintf(stderr, "warning: %s\n", note.c_str());
 #else
     Dataset test = load_test_split(config.data);
     const auto classes = dataset_info(config.data.dataset).class_names;

@@ -162,9 +162,9 @@ TEST(ImageFolder, OneFolderLayoutHoldsOutTheSameTestImagesEveryTime) {
   EXPECT_EQ(s.test.labels.sum().item<int64_t>(), 3);
   const Splits other_seed = load_dataset(config, 2);  // the run's seed does not move the test split
   EXPECT_TRUE(torch::equal(s.test.images, other_seed.test.images));
-  const auto [test, classes] = load_test_set(config);  // evaluation sees the same images
-  EXPECT_TRUE(torch::equal(s.test.images, test.images));
-  EXPECT_EQ(classes, s.info.class_names);
+  const TestSet t = load_test_set(config);  // evaluation sees the same images
+  EXPECT_TRUE(torch::equal(s.test.images, t.data.images));
+  EXPECT_EQ(t.class_names, s.info.class_names);
 }
 
 TEST(ImageFolder, ExtraFoldersJoinTrainingOnlyAndMustNameKnownClasses) {

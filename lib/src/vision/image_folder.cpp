@@ -521,20 +521,25 @@ Splits load_dataset(const DataConfig& data, int64_t seed) {
   return s;
 }
 
-std::pair<Dataset, std::vector<std::string>> load_test_set(const DataConfig& data) {
+TestSet load_test_set(const DataConfig& data) {
+  TestSet t;
   if (data.dataset != DatasetName::kFolder) {
-    return {load_test_split(data), dataset_info(data.dataset).class_names};
+    t.data = load_test_split(data);
+    t.class_names = dataset_info(data.dataset).class_names;
+    return t;
   }
   const FolderOptions options = FolderOptions::from(data);
   const Layout layout = layout_of(data.dir);
-  std::vector<std::string> notes;
+  t.class_names = layout.classes;
   if (layout.split) {
-    return {read_checked(layout.test_root, layout.classes, options, notes).data, layout.classes};
+    t.data = read_checked(layout.test_root, layout.classes, options, t.notes).data;
+  } else {
+    const FolderImages all = read_checked(layout.train_root, layout.classes, options, t.notes);
+    t.data = split_test(all.data, data.test_fraction, static_cast<int64_t>(layout.classes.size()))
+                 .second;
   }
-  const FolderImages all = read_checked(layout.train_root, layout.classes, options, notes);
-  return {
-      split_test(all.data, data.test_fraction, static_cast<int64_t>(layout.classes.size())).second,
-      layout.classes};
+  if (t.data.size() == 0) throw DataError(data.dir + ": no test images");
+  return t;
 }
 
 }  // namespace mnist::vision

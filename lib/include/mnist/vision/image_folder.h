@@ -61,8 +61,14 @@ FolderImages read_image_folder(const std::string& root, const std::vector<std::s
 /// DataError naming the file or folder at fault; UsageError naming the key.
 Splits load_dataset(const DataConfig& data, int64_t seed);
 
-/// Only the test split and the class names (evaluation); no normalisation (the model's is used).
-std::pair<Dataset, std::vector<std::string>> load_test_set(const DataConfig& data);
+/// Only the test split (evaluation): its images and labels (no normalisation: the model's is
+/// used), the data set's class names, and what the user should hear (skipped files).
+struct TestSet {
+  Dataset data;
+  std::vector<std::string> class_names;
+  std::vector<std::string> notes;
+};
+TestSet load_test_set(const DataConfig& data);
 
 /// `name` as a folder name: letters, digits, '-' and '_' kept, anything else '_' (the web
 /// page's corrections are saved under these names; data.extra accepts them).
