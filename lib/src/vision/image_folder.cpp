@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <thread>
 #include <tuple>
 
@@ -35,7 +34,7 @@ struct File {
   std::string path;  // as found below the root
   int64_t label = 0;
   uintmax_t size = 0;
-  int64_t mtime = 0;  // nanoseconds since the file clock's epoch
+  int64_t mtime = 0;  // nanoseconds since the Unix epoch (stat)
 };
 
 uint64_t fnv1a(const std::string& text) {
