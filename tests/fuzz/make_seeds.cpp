@@ -1,8 +1,10 @@
 // Writes the fuzzers' seed corpora into ARGV[1]/<harness>/, from what the tests use: synthetic IDX
 // files (raw and gzip), the repository's configs with and without overrides, a digit image in every
-// format OpenCV writes here, a real checkpoint and model of the checkpoint harness's network, and
-// request bodies (image files and a canvas). ARGV[2] is the source tree (for configs/).
+// format OpenCV writes here, a real checkpoint and model of the checkpoint harness's network,
+// request bodies (image files and a canvas), and whole HTTP requests for the server. ARGV[2] is the
+// source tree (for configs/).
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -86,6 +88,38 @@ int main(int argc, char** argv) {
       canvas["pixels"].push_back(255);
     }
     write(out / "request" / "canvas.json", std::string(1, '\2') + canvas.dump());
+    // Whole HTTP requests for the server's harness: every route, every body form.
+    const std::string png = encode(gray, ".png");
+    auto post = [](const std::string& path, const std::string& type, const std::string& body,
+                   const std::string& more) {
+      return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + type +
+             "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + more + "\r\n" + body;
+    };
+    const std::string form =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
+        "Content-Type: image/png\r\n\r\n" +
+        png + "\r\n--XyZ--\r\n";
+    const std::vector<std::pair<std::string, std::string>> requests = {
+        {"page", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /app.js HTTP/1.1\r\n\r\n"},
+        {"models", "GET /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"},
+        {"metrics", "HEAD /metrics HTTP/1.0\r\n\r\n"},
+        {"predict", post("/api/predict?model=run&preprocess=naive", "image/png", png, "")},
+        {"multipart", post("/api/predict", "multipart/form-data; boundary=XyZ", form, "")},
+        {"canvas", post("/api/predict", "application/json", canvas.dump(), "")},
+        {"chunked",
+         "POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n" +
+             [&] {
+               char size[16];
+               std::snprintf(size, sizeof size, "%zx", png.size());
+               return std::string(size) + "\r\n" + png + "\r\n0\r\n\r\n";
+             }()},
+        {"feedback", post("/api/feedback?label=3", "image/png", png,
+                          "Origin: http://127.0.0.1\r\nSec-Fetch-Site: same-origin\r\n"
+                          "Expect: 100-continue\r\n")},
+        {"options", "OPTIONS /api/predict HTTP/1.1\r\nHost: x\r\n\r\n"},
+    };
+    for (const auto& [name, bytes] : requests) write(out / "http" / name, bytes);
     // The checkpoint harness's network: a checkpoint and a model file.
     torch::manual_seed(1);
     mnist::ModelConfig m;

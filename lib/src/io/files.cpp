@@ -152,6 +152,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     throw RunError(path + ": cannot replace: " + why);
   }
+  // The rename is durable only once the folder's entry is on disk too.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const bool synced = ::fsync(dfd) == 0;
+    ::close(dfd);
+    if (!synced) throw RunError(path + ": write failed: " + errno_text());
+  }
 }
 
 void write_file_gzip(const std::string& path, const std::string& bytes) {

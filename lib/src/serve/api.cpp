@@ -28,7 +28,7 @@ int64_t positive_integer(const nlohmann::json& j, const char* key) {
   return it->get<int64_t>();
 }
 
-cv::Mat canvas_image(const std::string& body) {
+cv::Mat canvas_image(const std::string& body, int64_t max_pixels) {
   if (mnist::json_nesting_depth(body) > kMaxJsonDepth)
     throw ApiError(400, "canvas JSON: nested too deeply");
   const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -37,6 +37,10 @@ cv::Mat canvas_image(const std::string& body) {
   const int64_t w = positive_integer(j, "width");
   const int64_t h = positive_integer(j, "height");
   vision::check_image_size(w, h, "canvas", "canvas");  // UnusableImage, before any allocation
+  if (w > max_pixels / h) {
+    throw ApiError(422, "canvas of " + std::to_string(w) + "x" + std::to_string(h) +
+                            " pixels is larger than this server's limit");
+  }
   const auto it = j.find("pixels");
   if (it == j.end() || !it->is_array())
     throw ApiError(400, "canvas JSON: \"pixels\" must be an array");
@@ -77,23 +81,25 @@ std::string media_type(const std::string& content_type) {
   return out;
 }
 
-cv::Mat decode_image_body(const std::string& type, const std::string& body) {
+cv::Mat decode_image_body(const std::string& type, const std::string& body,
+                          const vision::DecodeLimits& limits, int* reduction) {
+  if (reduction) *reduction = 1;
   if (type == "application/json") {
     try {
-      return canvas_image(body);
+      return canvas_image(body, limits.max_pixels);
     } catch (const vision::UnusableImage& e) {
       throw ApiError(422, reason(e.what(), "canvas"));
     }
   }
   if (type.rfind("image/", 0) != 0 && type != "application/octet-stream") {
-    throw ApiError(415, "unsupported content type \"" + type +
+    throw ApiError(415, "unsupported content type \"" + type.substr(0, 100) +
                             "\": send an image file (Content-Type image/png, image/jpeg, ...), a "
                             "multipart form with the field \"image\", or canvas JSON");
   }
   if (body.empty()) throw ApiError(400, "empty body: no image");
   const std::vector<uint8_t> bytes(body.begin(), body.end());
   try {
-    return vision::decode_image(bytes, "image");
+    return vision::decode_image(bytes, "image", limits, reduction);
   } catch (const vision::UnusableImage& e) {
     throw ApiError(422, reason(e.what(), "image"));
   } catch (const DataError& e) {
@@ -114,7 +120,7 @@ vision::ImageResult classify(const ServedModel& model, const cv::Mat& image,
   }
 }
 
-nlohmann::json answer_json(const ServedModel& model, const vision::ImageResult& r) {
+nlohmann::json answer_json(const ServedModel& model, const vision::ImageResult& r, int reduction) {
   const auto& classes = model.predictor->info().class_names;
   nlohmann::json j;
   j["model"] = model.name;
@@ -133,10 +139,10 @@ nlohmann::json answer_json(const ServedModel& model, const vision::ImageResult& 
                 {"channels", in.channels()},
                 {"pixels", std::vector<int>(in.ptr<uint8_t>(0),
                                             in.ptr<uint8_t>(0) + in.total() * in.channels())}};
-  j["ink_box"] = {{"x", r.ink_box.x},
-                  {"y", r.ink_box.y},
-                  {"width", r.ink_box.width},
-                  {"height", r.ink_box.height}};
+  j["ink_box"] = {{"x", r.ink_box.x * reduction},
+                  {"y", r.ink_box.y * reduction},
+                  {"width", r.ink_box.width * reduction},
+                  {"height", r.ink_box.height * reduction}};
   return j;
 }
 

@@ -1,7 +1,11 @@
 #include "mnist/serve/metrics.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
+
+#include "mnist/serve/http.h"
 
 namespace mnist::serve {
 
@@ -38,9 +42,31 @@ void ServerMetrics::count_shed() {
   ++shed_;
 }
 
+void ServerMetrics::count_internal_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++internal_errors_;
+}
+
+void ServerMetrics::count_connection_refused() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++connections_refused_;
+}
+
+void ServerMetrics::connection_opened() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++open_connections_;
+}
+
+void ServerMetrics::connection_closed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  --open_connections_;
+}
+
 std::string prometheus_label(const std::string& value) {
+  // The exposition format is UTF-8: invalid bytes become U+FFFD first.
+  const std::string text = nlohmann::json::parse(json_text(value)).get<std::string>();
   std::string out;
-  for (const char c : value) {
+  for (const char c : text) {
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '"') {
@@ -97,10 +123,22 @@ std::string ServerMetrics::render() const {
            prometheus_label(std::get<1>(key)) + "\"} " + std::to_string(n) + "\n";
   }
   out +=
-      "# HELP mnist_http_requests_shed_total Connections answered 503 because the queue was "
-      "full.\n";
+      "# HELP mnist_http_requests_shed_total Requests answered 503 before their body was read: the "
+      "work queue or the memory for bodies was full.\n";
   out += "# TYPE mnist_http_requests_shed_total counter\n";
   out += "mnist_http_requests_shed_total " + std::to_string(shed_) + "\n";
+  out +=
+      "# HELP mnist_http_internal_errors_total Requests answered 500 because a handler failed.\n";
+  out += "# TYPE mnist_http_internal_errors_total counter\n";
+  out += "mnist_http_internal_errors_total " + std::to_string(internal_errors_) + "\n";
+  out +=
+      "# HELP mnist_http_connections_refused_total Connections closed at once with 503: "
+      "--max-connections were open.\n";
+  out += "# TYPE mnist_http_connections_refused_total counter\n";
+  out += "mnist_http_connections_refused_total " + std::to_string(connections_refused_) + "\n";
+  out += "# HELP mnist_http_open_connections Connections open now.\n";
+  out += "# TYPE mnist_http_open_connections gauge\n";
+  out += "mnist_http_open_connections " + std::to_string(open_connections_) + "\n";
   out += "# HELP mnist_uptime_seconds Seconds since the server started.\n";
   out += "# TYPE mnist_uptime_seconds gauge\n";
   const double up =

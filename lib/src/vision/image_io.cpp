@@ -236,12 +236,35 @@ ImageHeader check_image_bytes(const std::vector<uint8_t>& b, const std::string& 
   return h;
 }
 
-cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+int decode_reduction(const ImageHeader& header, const DecodeLimits& limits) {
+  if (header.format != "JPEG" || limits.reduce_to <= 0) return 1;
+  const int64_t longer = std::max(header.width, header.height);
+  int f = 1;
+  while (f < 8 && longer / (2 * f) >= limits.reduce_to) f *= 2;
+  return f;
+}
+
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name,
+                     const DecodeLimits& limits, int* reduction) {
   const ImageHeader h = check_image_bytes(bytes, name);
+  const int f = decode_reduction(h, limits);
+  if (reduction) *reduction = f;
+  // libjpeg's scaled sizes round up.
+  const int64_t w = (h.width + f - 1) / f;
+  const int64_t hh = (h.height + f - 1) / f;
+  if (w > limits.max_pixels / hh) {
+    throw UnusableImage(name + ": " + h.format + " image of " + std::to_string(h.width) + "x" +
+                        std::to_string(h.height) +
+                        " pixels is larger than this server's limit of " +
+                        std::to_string(limits.max_pixels / 1'000'000) + " megapixels");
+  }
   configure_opencv_once();
   // JPEG: IMREAD_COLOR applies the EXIF orientation of phone photos (IMREAD_UNCHANGED ignores it);
   // JPEG has neither alpha nor 16 bits to keep. Others: keep depth and channels (alpha, 16-bit).
-  const int flags = h.format == "JPEG" ? cv::IMREAD_COLOR : cv::IMREAD_UNCHANGED;
+  int flags = h.format == "JPEG" ? cv::IMREAD_COLOR : cv::IMREAD_UNCHANGED;
+  if (f == 2) flags = cv::IMREAD_REDUCED_COLOR_2;
+  if (f == 4) flags = cv::IMREAD_REDUCED_COLOR_4;
+  if (f == 8) flags = cv::IMREAD_REDUCED_COLOR_8;
   cv::Mat img;
   try {
     img = cv::imdecode(
@@ -251,8 +274,8 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
     fail(name, "cannot decode " + h.format + ": " + e.err);
   }
   if (img.empty()) fail(name, "cannot decode " + h.format + " (corrupt or unsupported variant)");
-  const bool same = img.cols == h.width && img.rows == h.height;
-  const bool rotated = img.cols == h.height && img.rows == h.width;  // EXIF orientation
+  const bool same = img.cols == w && img.rows == hh;
+  const bool rotated = img.cols == hh && img.rows == w;  // EXIF orientation
   if (!same && !rotated) fail(name, "decoded size differs from the header's");
   return img;
 }

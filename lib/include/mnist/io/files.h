@@ -17,7 +17,8 @@ namespace mnist {
 /// "cannot open: ...", "cannot read: ..." or "... more than the limit of N bytes".
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes);
 
-/// Writes `bytes` to `path` atomically (temp + fsync + rename). RunError naming `path` on failure.
+/// Writes `bytes` to `path` atomically (temp + fsync + rename + fsync of the folder). RunError
+/// naming `path` on failure.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 /// Writes `bytes` to `path` gzip-compressed (tests and fixtures). RunError naming `path` on

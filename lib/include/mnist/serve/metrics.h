@@ -3,7 +3,10 @@
 //   mnist_http_requests_total{route,status}            counter
 //   mnist_http_request_duration_seconds{route}         histogram (_bucket{le}, _sum, _count)
 //   mnist_predictions_total{model,class}               counter
-//   mnist_http_requests_shed_total                     counter (503: queue full)
+//   mnist_http_requests_shed_total                     counter (503: work queue or body memory
+//   full) mnist_http_internal_errors_total                   counter (500: a handler failed)
+//   mnist_http_connections_refused_total               counter (503: too many open connections)
+//   mnist_http_open_connections                        gauge
 //   mnist_uptime_seconds                               gauge
 // Routes are the server's fixed route names (unknown paths count as "other"), so the label set
 // stays bounded whatever clients send. Thread-safe.
@@ -26,6 +29,10 @@ class ServerMetrics {
   /// One prediction answered by `model` with class name `label`.
   void count_prediction(const std::string& model, const std::string& label);
   void count_shed();
+  void count_internal_error();
+  void count_connection_refused();
+  void connection_opened();
+  void connection_closed();
 
   /// The exposition text (content type "text/plain; version=0.0.4").
   std::string render() const;
@@ -45,6 +52,9 @@ class ServerMetrics {
   std::map<std::string, Histogram> latency_;
   std::map<std::tuple<std::string, std::string>, uint64_t> predictions_;
   uint64_t shed_ = 0;
+  uint64_t internal_errors_ = 0;
+  uint64_t connections_refused_ = 0;
+  int64_t open_connections_ = 0;
 };
 
 /// `value` escaped for a Prometheus label (backslash, double quote, newline).

@@ -1,39 +1,54 @@
 #pragma once
-// mnist-serve's HTTP server (cpp-httplib underneath; nothing of it in this header):
+// mnist-serve's web application, on the transport of http.h:
 //   GET  /  and the page's files          the drawing page (assets.h), nothing else from disk
 //   POST /api/predict[?model=NAME]        image file, multipart field "image", or canvas JSON
-//   POST /api/feedback?label=K[&model=NAME][&predicted=P]   a correction (with --feedback-dir)
+//   POST /api/feedback?label=K[&model=NAME]   a correction (with a feedback folder); a write, so
+//                                         only from the page itself (below)
 //   GET  /api/models, /api/health, /metrics (Prometheus text)
-// Every error is {"error": "..."} with its status (400, 404, 405, 411, 413, 415, 422, 503).
-// Connections are served by a fixed pool of threads from a bounded queue; when the queue is full a
-// connection's predictions are answered 503 at once. Models are shared read-only.
+// Every error is {"error": "..."} with its status (400, 401, 403, 404, 405, 408, 411, 413, 414,
+// 415, 421, 422, 431, 500, 503, 507). Models are shared read-only.
+//
+// Writes are refused (nothing read, nothing written) unless they come from the page itself: a
+// Host header that is not one of the server's names is 421 (DNS rebinding), an Origin of another
+// site or Sec-Fetch-Site: cross-site is 403 (cross-site requests), and with a token a missing or
+// wrong Authorization: Bearer is 401.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "mnist/serve/http.h"
 #include "mnist/serve/model_registry.h"
 
 namespace mnist::serve {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";    // loopback unless asked otherwise
-  int port = 8080;                   // 0: any free port (see WebServer::port)
-  int threads = 64;                  // connections served at once (each one thread)
-  int queue = 64;                    // connections waiting for a thread; beyond it: 503
-  size_t max_body_bytes = 8u << 20;  // request bodies larger than this: 413
-  int read_timeout_seconds = 10;     // between bytes of a request
-  int write_timeout_seconds = 10;    // between bytes of an answer
-  int keep_alive_seconds = 5;        // an idle connection is closed after this
-  int keep_alive_requests = 100;     // requests on one connection before it is closed
-  std::string feedback_dir;          // where corrections go; empty: POST /api/feedback answers 404
+  std::string host = "127.0.0.1";  // loopback unless asked otherwise
+  int port = 8080;                 // 0: any free port (the chosen one is returned by bind)
+  HttpLimits limits;               // the transport's limits and threads (http.h)
+  // The largest image decoded from an upload, in pixels after the reduction below: an 8000x8000
+  // 16-bit PNG is 512 MiB decoded, and twice that again as floats (mnist-predict allows 64 MP).
+  int64_t max_pixels = 12'000'000;
+  // JPEG photos are decoded at 1/2, 1/4 or 1/8 while their longer side stays at least this: the
+  // preprocessing analyses them at 512 pixels anyway.
+  int reduce_to = 1024;
+  std::string feedback_dir;  // where corrections go; empty: POST /api/feedback answers 404
+  int64_t feedback_limit_bytes = 256LL << 20;  // the feedback folder's size; beyond it: 507
+  std::string token;  // required on writes as Authorization: Bearer; empty: none
+  std::vector<std::string> allowed_hosts;  // more names clients reach the server by (Host)
   std::string cors_origin;  // Access-Control-Allow-Origin for /api/*; empty: no CORS headers
 };
 
+/// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback(const std::string& host);
+
 class WebServer {
  public:
-  /// `registry` must outlive the server. UsageError for bad options (threads, queue, feedback
-  /// folder).
+  /// `registry` must outlive the server. UsageError for bad options: limits, a feedback folder
+  /// that cannot be written or whose class folders would clash, and a feedback folder on a
+  /// non-loopback address without a token (the error names --token).
   WebServer(const ModelRegistry& registry, const ServerOptions& options);
   ~WebServer();
   WebServer(const WebServer&) = delete;
@@ -42,11 +57,14 @@ class WebServer {
   /// Binds the listening socket; returns the port (the chosen one for port 0). RunError naming
   /// host:port when the address cannot be bound (in use, not this machine's).
   int bind();
-  /// Serves until stop(); requests in flight are answered before it returns.
+  /// Serves until stop(); requests in flight are answered before it returns (within the drain
+  /// deadline). Returns at once when stop() came first.
   void run();
-  /// Stops accepting; safe from another thread (e.g. a signal watcher).
+  /// Stops accepting; safe from another thread (e.g. a signal watcher), also before run().
   void stop();
   int port() const;
+  /// The names a Host header may carry for writes (lower case, without port).
+  const std::vector<std::string>& host_names() const;
 
  private:
   struct Impl;

@@ -55,9 +55,25 @@ void check_image_size(int64_t width, int64_t height, const std::string& name,
 /// the size is outside [kMinImageSide, kMaxImagePixels].
 ImageHeader check_image_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
 
+/// How far decoding may go, for callers that hold a tighter budget than mnist-predict (the web
+/// server): `max_pixels` counts the decoded image; `reduce_to` > 0 lets a JPEG be decoded at 1/2,
+/// 1/4 or 1/8 of its size (libjpeg's DCT scaling, IMREAD_REDUCED_COLOR_*), the largest reduction
+/// that keeps its longer side at least `reduce_to` pixels.
+struct DecodeLimits {
+  int64_t max_pixels = kMaxImagePixels;
+  int reduce_to = 0;
+};
+
+/// The reduction (1, 2, 4 or 8) decode_image uses for an image of `header`'s size under `limits`:
+/// more than 1 only for JPEG.
+int decode_reduction(const ImageHeader& header, const DecodeLimits& limits);
+
 /// check_image_bytes, then decodes with OpenCV keeping depth and channels (8U or 16U; 1, 3 or 4
-/// channels, BGR order). DataError naming `name` when decoding fails.
-cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
+/// channels, BGR order). DataError naming `name` when decoding fails; UnusableImage when the
+/// decoded image would have more than `limits.max_pixels`. `reduction`, when given, receives the
+/// reduction used (decode_reduction).
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name,
+                     const DecodeLimits& limits = DecodeLimits(), int* reduction = nullptr);
 
 /// The file (io/files.h's read_file_bytes, at most kMaxImageFileBytes; DataError naming `path`
 /// when it is missing, not a regular file, unreadable, empty or too large) + decode_image.

@@ -14,6 +14,7 @@ const state = {
   model: null,      // the chosen one
   compare: false,   // every model side by side
   feedback: false,  // the server keeps corrections
+  feedbackToken: false,  // ...and asks for its token with each one
   strokes: [],      // [{points: [[x, y], ...]}], for undo
   drawing: null,    // the stroke under the pointer
   upload: null,     // {blob, name, bitmap} when the image is a file
@@ -367,6 +368,26 @@ function renderFeedback(a) {
   $("feedback-buttons").replaceChildren(...buttons);
 }
 
+// The server's token for corrections, asked once per tab (sessionStorage) and again when refused.
+const TOKEN_KEY = "mnist-serve-token";
+
+function feedbackHeaders(type) {
+  const headers = { "Content-Type": type };
+  const token = state.feedbackToken ? sessionStorage.getItem(TOKEN_KEY) : null;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+function askToken(again) {
+  const token = window.prompt(
+    again
+      ? "That token was refused. The token this server was started with:"
+      : "This server asks for a token to save corrections (the one it was started with):",
+  );
+  if (token) sessionStorage.setItem(TOKEN_KEY, token.trim());
+  return Boolean(token);
+}
+
 async function sendCorrection(label, name) {
   const status = $("feedback-status");
   const buttons = [...$("feedback-buttons").querySelectorAll("button")];
@@ -374,10 +395,21 @@ async function sendCorrection(label, name) {
   status.textContent = "saving…";
   try {
     const blob = await pictureBlob();
-    const saved = await call(
-      `/api/feedback?model=${encodeURIComponent(state.model.name)}&label=${label}`,
-      { method: "POST", headers: { "Content-Type": blob.type || "application/octet-stream" }, body: blob },
-    );
+    const path = `/api/feedback?model=${encodeURIComponent(state.model.name)}&label=${label}`;
+    const send = () =>
+      call(path, { method: "POST", headers: feedbackHeaders(blob.type || "application/octet-stream"), body: blob });
+    if (state.feedbackToken && !sessionStorage.getItem(TOKEN_KEY) && !askToken(false)) {
+      throw new ApiError(401, "no token given");
+    }
+    let saved;
+    try {
+      saved = await send();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401 || !state.feedbackToken) throw err;
+      sessionStorage.removeItem(TOKEN_KEY);
+      if (!askToken(true)) throw err;
+      saved = await send();
+    }
     status.textContent = `Thank you: saved as ${name} (${saved.saved}).`;
   } catch (err) {
     status.textContent = `Not saved: ${err.message}`;
@@ -433,6 +465,7 @@ async function start() {
     const info = await call("/api/models");
     state.models = info.models;
     state.feedback = info.feedback;
+    state.feedbackToken = Boolean(info.feedback_token);
     const select = $("model");
     select.replaceChildren(
       ...info.models.map((m) => {
