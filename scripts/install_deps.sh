@@ -22,7 +22,10 @@ packages=(
   python3-numpy python3-pandas python3-matplotlib python3-seaborn  # what the notebooks read and plot with
   python3-torch python3-pil         # the Python peer of the benchmark (scripts/bench_peer.py)
   xvfb xauth xdotool imagemagick    # the window's test: virtual display, mouse and keys, screenshots
-  libcpp-httplib-dev                # mnist-serve's HTTP server (and the API tests' client)
+  libboost-dev                      # Boost.Beast: mnist-serve's HTTP server (header-only)
+  libcpp-httplib-dev                # the HTTP client of mnist-serve's tests
+  nginx systemd                     # deploy/'s nginx site and systemd unit, tested for real
+  iproute2                          # network namespaces for the two-host data-parallel test
   chromium                          # the web page's browser test (driven by playwright-core from npm)
   wrk hey                           # the web benchmark's load tools (loopback only)
   python3-fastapi python3-uvicorn   # the web benchmark's Python peer (scripts/serve_peer.py)

@@ -5,7 +5,7 @@ import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
 
-const [url, uploadPath, uploadLabel, feedbackDir, shotDir] = process.argv.slice(2);
+const [url, uploadPath, uploadLabel, feedbackDir, shotDir, token] = process.argv.slice(2);
 const deadline = setTimeout(() => {
   console.error("FAILED: the browser test took longer than 240 s");
   process.exit(1);
@@ -72,6 +72,13 @@ try {
     if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // The server wants its token for corrections: the page asks for it (a prompt). The first answer
+  // is wrong, so the page must say so and ask again; after that it must not ask any more.
+  const prompts = [];
+  page.on("dialog", async (d) => {
+    prompts.push(d.message());
+    await d.accept(prompts.length === 1 ? "not-the-token" : token);
+  });
   page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()}`));
 
   await page.goto(url);
@@ -151,7 +158,15 @@ try {
   check(saved.length === 1 && saved[0].endsWith(".png"), `correction saved in feedback/mnist/${wrong}/${saved[0]}`);
   const csv = fs.readFileSync(path.join(feedbackDir, "feedback.csv"), "utf8").trim().split("\n");
   check(csv.length === 2 && csv[1].includes(`,${second},${wrong},${wrong},`), `feedback.csv line: ${csv[1]}`);
+  check(prompts.length === 2 && /token/.test(prompts[0]) && /refused/.test(prompts[1]),
+    `the page asked for the token, and again after a wrong one: ${prompts.join(" | ")}`);
   await page.screenshot({ path: path.join(shotDir, "serve_compare.png"), fullPage: true });
+  // A second correction: the token is kept for the tab, nothing is asked.
+  const other = wrong === "5" ? "6" : "5";
+  await page.click(`#feedback-buttons button:nth-child(${Number(other) + 1})`);
+  await page.waitForFunction(() => document.getElementById("feedback-status").textContent.startsWith("Thank you"));
+  const lines = fs.readFileSync(path.join(feedbackDir, "feedback.csv"), "utf8").trim().split("\n");
+  check(lines.length === 3 && prompts.length === 2, `a second correction saved without asking again (${prompts.length} prompts)`);
 
   // The keyboard reaches every control.
   await page.keyboard.press("c");
@@ -191,7 +206,9 @@ try {
   check(m.digit === "1", `a touch stroke down the middle is read as ${m.digit}`);
   await mobile.screenshot({ path: path.join(shotDir, "serve_mobile.png"), fullPage: true });
 
-  check(problems.length === 0, `no console errors or failed requests${problems.length ? ": " + problems.join("; ") : ""}`);
+  // The refused token's 401 is the one error the browser reports by design.
+  const unexpected = problems.filter((p) => !p.includes("status of 401"));
+  check(unexpected.length === 0, `no console errors or failed requests${unexpected.length ? ": " + unexpected.join("; ") : ""}`);
   await browser.close();
   clearTimeout(deadline);
   console.log("browser test passed");

@@ -2,7 +2,8 @@
 # The web page in a real browser: trains two small real MNIST models, starts mnist-serve on a free
 # loopback port with a feedback folder, and drives Debian's chromium through playwright-core
 # (browser_test.mjs): draw a digit with the mouse, read the answer and the bars, upload a file,
-# drop one, switch model, compare all models, send a correction and find it on disk, keyboard and a
+# drop one, switch model, compare all models, send a correction (the page asks for the server's
+# token) and find it on disk, keyboard and a
 # 360 px wide screen, no errors in the console, screenshots. Usage: run_browser_test.sh BIN_DIR.
 #   MNIST_SCREENSHOT_DIR=DIR  keep the screenshots there (serve_page.png, serve_mobile.png)
 # Skips (exit 77) without real MNIST, node, chromium or tests/web/node_modules, unless
@@ -35,7 +36,9 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 # A user's photo-like image of a test digit, for the upload.
 "$bin/mnist-userset" --data "$data" --out "$work/images" --count 1 >/dev/null
 
-"$bin/mnist-serve" --run "$work/runs" --port 0 --feedback-dir "$work/feedback" >"$work/serve.log" 2>&1 &
+token=browser-test-token
+MNIST_SERVE_TOKEN=$token "$bin/mnist-serve" --run "$work/runs" --port 0 --feedback-dir "$work/feedback" \
+  >"$work/serve.log" 2>&1 &
 server=$!
 url=""
 for _ in $(seq 1 300); do
@@ -48,4 +51,4 @@ done
 
 upload=$work/images/dark_on_white-0000.png
 label=$(grep '^dark_on_white-0000.png,' "$work/images/labels.csv" | cut -d, -f3)
-node "$here/browser_test.mjs" "$url" "$upload" "$label" "$work/feedback" "${MNIST_SCREENSHOT_DIR:-$work}"
+node "$here/browser_test.mjs" "$url" "$upload" "$label" "$work/feedback" "${MNIST_SCREENSHOT_DIR:-$work}" "$token"

@@ -139,7 +139,9 @@ std::string FeedbackStore::save(const cv::Mat& image, const cv::Mat& input,
   const std::string original_png = encode_png(original_image);
 
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::string id = time_id() + "-" + std::to_string(++count_);
+  // The process id too: two servers behind one proxy may share the folder.
+  const std::string id =
+      time_id() + "-" + std::to_string(::getpid()) + "-" + std::to_string(++count_);
   const std::string file = class_dir + "/" + id + ".png";
   const std::string original = std::string("originals/") + id + ".png";
   const std::string csv = (fs::path(dir_) / kCsvName).string();

@@ -13,7 +13,8 @@
 // appended, in one write, under a lock: a line always names files that are complete on disk.
 // The folder has a size limit: a correction that would take it past the limit is refused (507)
 // with nothing written. Originals larger than kMaxOriginalSide on their longer side are stored
-// scaled down to it. Thread-safe.
+// scaled down to it. Thread-safe; several processes may share the folder (ids hold the process id,
+// the CSV line is one O_APPEND write), each counting the limit from what it found at start.
 
 #include <cstdint>
 #include <mutex>
