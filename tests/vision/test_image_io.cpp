@@ -13,6 +13,7 @@
 #include "mnist/core/error.h"
 #include "mnist/tools/userset.h"
 #include "mnist/vision/image_io.h"
+#include "mnist/vision/preprocess.h"
 #include "support.h"
 
 namespace mnist::vision {
@@ -132,6 +133,62 @@ TEST(ImageIo, SizeLimitsAreCheckedInTheHeader) {
       EXPECT_THROW(decode_image(part, "cut"), DataError) << cut << " of " << full->size();
     }
     EXPECT_NO_THROW(decode_image(*full, "whole"));
+  }
+}
+
+// The web server's decoding (DecodeLimits): JPEG photos reduced by libjpeg's DCT scaling as far as
+// their longer side stays at least `reduce_to`, other formats never; the pixel limit counts the
+// decoded image; and the reduced photo gives the model the same digit as the full one.
+TEST(ImageIo, LargeJpegPhotosAreDecodedReducedAndGiveTheSameDigit) {
+  const DecodeLimits web{12'000'000, 1024};
+  EXPECT_EQ(decode_reduction({"JPEG", 6000, 4000}, web), 4);  // 1500 x 1000
+  EXPECT_EQ(decode_reduction({"JPEG", 4000, 3000}, web), 2);  // 2000 x 1500
+  EXPECT_EQ(decode_reduction({"JPEG", 3000, 4000}, web), 2);
+  EXPECT_EQ(decode_reduction({"JPEG", 2047, 1000}, web), 1);
+  EXPECT_EQ(decode_reduction({"JPEG", 20000, 9000}, web), 8);
+  EXPECT_EQ(decode_reduction({"PNG", 6000, 4000}, web), 1);
+  EXPECT_EQ(decode_reduction({"JPEG", 6000, 4000}, DecodeLimits()), 1);  // mnist-predict's
+
+  // A 4000x3000 phone-style photo: lit unevenly, paper texture, a dark 7.
+  cv::Mat photo(3000, 4000, CV_8UC3);
+  cv::RNG rng(7);
+  for (int y = 0; y < photo.rows; ++y) {
+    auto* row = photo.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < photo.cols; ++x) {
+      const int base = 200 + 30 * x / photo.cols - 20 * y / photo.rows + rng.uniform(-6, 7);
+      row[x] = cv::Vec3b(static_cast<uint8_t>(base - 10), static_cast<uint8_t>(base - 4),
+                         static_cast<uint8_t>(base));
+    }
+  }
+  cv::line(photo, {1500, 900}, {2500, 900}, cv::Scalar(40, 35, 30), 90);
+  cv::line(photo, {2500, 900}, {1800, 2200}, cv::Scalar(40, 35, 30), 90);
+  std::vector<uint8_t> jpg;
+  cv::imencode(".jpg", photo, jpg, {cv::IMWRITE_JPEG_QUALITY, 90});
+  int reduction = 0;
+  const cv::Mat reduced = decode_image(jpg, "photo.jpg", web, &reduction);
+  EXPECT_EQ(reduction, 2);
+  EXPECT_EQ(reduced.cols, 2000);
+  EXPECT_EQ(reduced.rows, 1500);
+  const cv::Mat full = decode_image(jpg, "photo.jpg");
+  ASSERT_EQ(full.cols, 4000);
+  const auto a = preprocess_digit(full, "full");
+  const auto b = preprocess_digit(reduced, "reduced");
+  cv::Mat diff;
+  cv::absdiff(a.digit, b.digit, diff);
+  EXPECT_LT(cv::mean(diff)[0], 3.0) << "mean difference of the 28x28 inputs (0..255)";
+  EXPECT_NEAR(a.ink_box.x, b.ink_box.x * reduction, 8);
+  EXPECT_NEAR(a.ink_box.width, b.ink_box.width * reduction, 16);
+
+  // The limit counts decoded pixels: the photo fits at 1/2, not whole.
+  EXPECT_NO_THROW(decode_image(jpg, "photo.jpg", {4'000'000, 1024}));
+  EXPECT_THROW(decode_image(jpg, "photo.jpg", {4'000'000, 0}), UnusableImage);
+  std::vector<uint8_t> png;
+  cv::imencode(".png", cv::Mat(3000, 3000, CV_8UC1, cv::Scalar(255)), png);
+  try {
+    decode_image(png, "big.png", {4'000'000, 1024});
+    FAIL() << "no error";
+  } catch (const UnusableImage& e) {
+    EXPECT_NE(std::string(e.what()).find("limit of 4 megapixels"), std::string::npos) << e.what();
   }
 }
 

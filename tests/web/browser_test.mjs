@@ -161,7 +161,11 @@ try {
   check(prompts.length === 2 && /token/.test(prompts[0]) && /refused/.test(prompts[1]),
     `the page asked for the token, and again after a wrong one: ${prompts.join(" | ")}`);
   await page.screenshot({ path: path.join(shotDir, "serve_compare.png"), fullPage: true });
-  // A second correction: the token is kept for the tab, nothing is asked.
+  // A second correction, for the other model's answer: the token is kept for the tab, nothing is
+  // asked.
+  const first = await page.$eval("#model option:nth-child(1)", (o) => o.value);
+  await page.selectOption("#model", first);
+  a = await answer(page, a.timing);
   const other = wrong === "5" ? "6" : "5";
   await page.click(`#feedback-buttons button:nth-child(${Number(other) + 1})`);
   await page.waitForFunction(() => document.getElementById("feedback-status").textContent.startsWith("Thank you"));
