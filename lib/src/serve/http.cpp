@@ -25,12 +25,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -46,7 +40,7 @@ std::optional<std::string> header_parameter(std::string_view value, std::string_
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
     const size_t key_start = i;
     while (i < value.size() && value[i] != '=' && value[i] != ';') ++i;
-    const std::string key = lower(trim(value.substr(key_start, i - key_start)));
+    const std::string key = ascii_lower(trim(value.substr(key_start, i - key_start)));
     if (i >= value.size() || value[i] == ';') continue;
     ++i;  // past '='
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
@@ -83,6 +77,12 @@ std::string HttpRequest::param(std::string_view name) const {
 }
 bool HttpRequest::has_param(std::string_view name) const {
   return first(query, name);
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 std::string json_text(const nlohmann::json& j) {
@@ -178,7 +178,7 @@ FormField multipart_field(const std::string& content_type, const std::string& bo
       const std::string_view h(body.data() + line, eol - line);
       const auto colon = h.find(':');
       if (colon != std::string_view::npos) {
-        const std::string name = lower(trim(h.substr(0, colon)));
+        const std::string name = ascii_lower(trim(h.substr(0, colon)));
         const std::string value(trim(h.substr(colon + 1)));
         if (name == "content-disposition") disposition = value;
         if (name == "content-type") type = value;

@@ -134,12 +134,6 @@ std::string str(beast::string_view v) {
   return std::string(v.data(), v.size());
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 /// Raises the soft limit on open files so that `connections` fit (with room for the process' own
 /// files); returns the number of connections that fit.
 int fit_open_files(int connections) {
@@ -320,7 +314,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         return refuse(
             431, "more than " + std::to_string(server_.limits.max_header_count) + " header fields");
       }
-      req_.headers.emplace_back(lower(str(field.name_string())), str(field.value()));
+      req_.headers.emplace_back(ascii_lower(str(field.name_string())), str(field.value()));
     }
     if (req_.target.size() > server_.limits.max_target_bytes) {
       return refuse(414, "request target longer than " +

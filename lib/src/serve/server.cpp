@@ -26,14 +26,9 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kContentSecurityPolicy =
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 /// The host of a Host header value ("Example.COM:8080" -> "example.com", "[::1]:80" -> "[::1]").
 std::string host_of(const std::string& host_header) {
-  std::string h = lower(host_header);
+  std::string h = ascii_lower(host_header);
   if (!h.empty() && h.front() == '[') {
     const auto end = h.find(']');
     return end == std::string::npos ? h : h.substr(0, end + 1);
@@ -59,8 +54,8 @@ std::vector<std::string> machine_names() {
   std::vector<std::string> names;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) == 0 && host[0]) {
-    names.push_back(lower(host));
-    names.push_back(lower(host) + ".local");
+    names.push_back(ascii_lower(host));
+    names.push_back(ascii_lower(host) + ".local");
   }
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) == 0) {
@@ -76,7 +71,7 @@ std::vector<std::string> machine_names() {
       std::string t = text;
       const auto scope = t.find('%');
       if (scope != std::string::npos) t = t.substr(0, scope);
-      names.push_back(family == AF_INET6 ? "[" + lower(t) + "]" : t);
+      names.push_back(family == AF_INET6 ? "[" + ascii_lower(t) + "]" : t);
     }
     freeifaddrs(list);
   }
@@ -154,16 +149,16 @@ void WebServer::Impl::check_write(const HttpRequest& req) const {
                             "\" is not a name of this server: writes refused (if it is one, start "
                             "mnist-serve with --allowed-host NAME)");
   }
-  const std::string site = lower(req.header("sec-fetch-site"));
+  const std::string site = ascii_lower(req.header("sec-fetch-site"));
   if (!site.empty() && site != "same-origin" && site != "none") {
     throw ApiError(403, "write refused: the request comes from another site (Sec-Fetch-Site: " +
                             site.substr(0, 40) + ")");
   }
   if (req.has_header("origin")) {
-    const std::string origin = lower(req.header("origin"));
-    const std::string own = lower(req.header("host"));
+    const std::string origin = ascii_lower(req.header("origin"));
+    const std::string own = ascii_lower(req.header("host"));
     const bool same = origin == "http://" + own || origin == "https://" + own;
-    const bool allowed = !options.cors_origin.empty() && origin == lower(options.cors_origin);
+    const bool allowed = !options.cors_origin.empty() && origin == ascii_lower(options.cors_origin);
     if (!same && !allowed) {
       throw ApiError(403, "write refused: the request comes from another site (Origin " +
                               req.header("origin").substr(0, 100) + ")");
@@ -330,8 +325,8 @@ WebServer::WebServer(const ModelRegistry& registry, const ServerOptions& options
     const bool any = options.host == "0.0.0.0" || options.host == "::";
     if (!any)
       s.hosts.push_back(options.host.find(':') != std::string::npos
-                            ? "[" + lower(options.host) + "]"
-                            : lower(options.host));
+                            ? "[" + ascii_lower(options.host) + "]"
+                            : ascii_lower(options.host));
     for (const auto& n : machine_names()) s.hosts.push_back(n);
   }
   for (const auto& n : options.allowed_hosts) s.hosts.push_back(host_of(n));

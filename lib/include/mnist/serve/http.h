@@ -98,6 +98,8 @@ class ApiError : public std::runtime_error {
 std::string json_text(const nlohmann::json& j);
 /// `s` fit for one log line: control characters escaped, invalid UTF-8 replaced.
 std::string log_text(const std::string& s);
+/// `s` with ASCII letters in lower case (header names, host names, tokens of header values).
+std::string ascii_lower(std::string_view s);
 /// Percent-decoding of a path or query component (`plus_is_space` for queries); bytes of a
 /// malformed escape are kept as they are.
 std::string percent_decode(std::string_view s, bool plus_is_space);
