@@ -202,6 +202,31 @@ class Abuse : public ::testing::Test {
         const auto r = testing::run_command(kTrain + " --config " + quote(dir + "/tiny.json") +
                                             " --run-dir " + quote(dir + "/runs/alpha"));
         if (r.status != 0) throw std::runtime_error("training failed: " + r.err);
+        // An image folder whose class names "a b" and "a_b" have one folder name for feedback.
+        for (const std::string cls : {"a b", "a_b"}) {
+          fs::create_directories(dir + "/clash/" + cls);
+          for (int i = 0; i < 10; ++i) {
+            cv::Mat img(16, 16, CV_8UC1,
+                        cv::Scalar(cls == "a b" ? 30 * (i % 3) : 200 + 5 * (i % 3)));
+            cv::imwrite(dir + "/clash/" + cls + "/" + std::to_string(i) + ".png", img);
+          }
+        }
+        const json clash = {{"seed", 1},
+                            {"device", "cpu"},
+                            {"data",
+                             {{"dataset", "folder"},
+                              {"dir", dir + "/clash"},
+                              {"image_size", {16, 16}},
+                              {"channels", 1},
+                              {"val_size", 2},
+                              {"test_fraction", 0.2},
+                              {"cache_dir", dir + "/cache"}}},
+                            {"model", {{"hidden_sizes", {8}}}},
+                            {"train", {{"epochs", 1}, {"batch_size", 8}}}};
+        testing::write_bytes(dir + "/clash.json", clash.dump(2));
+        const auto c = testing::run_command(kTrain + " --config " + quote(dir + "/clash.json") +
+                                            " --run-dir " + quote(dir + "/clash_run"));
+        if (c.status != 0) throw std::runtime_error("folder training failed: " + c.out + c.err);
       });
       own_ = new testing::TempDir;
       png_ = png_bytes(drawing(1));
@@ -661,6 +686,32 @@ TEST_F(Abuse, LargeOriginalsAreStoredScaledDown) {
     ++originals;
   }
   EXPECT_EQ(originals, 1);
+}
+
+TEST_F(Abuse, ClassesThatShareAFeedbackFolderAreRefusedAtStart) {
+  const std::string serve = testing::kServe + " --port 0 --run " + quote(*dir_ / "clash_run");
+  const auto r = testing::run_command(serve + " --feedback-dir " + quote(*own_ / "clash"));
+  testing::expect_one_error_line(r, 2, "\"a b\" and \"a_b\"");
+  EXPECT_NE(r.err.find("would share the feedback folder \"a_b\""), std::string::npos) << r.err;
+  // Without corrections the model is served.
+  ServerProcess s({"--run", *dir_ / "clash_run"});
+  EXPECT_TRUE(health_answers(s.port()));
+}
+
+// What the HTTP fuzzer once found or the issue reported (tests/fuzz/regressions/http/), against the
+// real binary: each is answered with a status line or a close, and the server lives.
+TEST_F(Abuse, TheHttpFuzzersRegressionInputsAreAnswered) {
+  ServerProcess s(args({"--feedback-dir", *own_ / "regressions"}));
+  int inputs = 0;
+  for (const auto& e :
+       fs::directory_iterator(fs::path(MNIST_SOURCE_DIR) / "tests/fuzz/regressions/http")) {
+    const std::string a = raw_http(s.port(), testing::read_bytes(e.path().string()), 3000);
+    EXPECT_TRUE(a.empty() || status_of(a) > 0) << e.path() << ": " << a.substr(0, 200);
+    ASSERT_EQ(s.wait_exit(0), -1) << "the server ended on " << e.path();
+    ++inputs;
+  }
+  EXPECT_GE(inputs, 3);
+  expect_healthy(s, "the fuzzer's regression inputs");
 }
 
 TEST_F(Abuse, SigtermWithSlowClientsEndsWithinTheDrainDeadline) {
