@@ -8,6 +8,8 @@ build=$1
 shift
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Every label still has at least the tests it had (tests/test_counts.txt): none vanished.
+python3 "$(dirname "${BASH_SOURCE[0]}")/check_test_counts.py" "$build"
 MNIST_REQUIRE_ALL=1 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "$@" | tee "$log"
 status=${PIPESTATUS[0]}
 skipped=$(grep -c -F '***Skipped' "$log" || true)

@@ -18,10 +18,16 @@ scripts/fetch_mnist.sh
 build=build-sanitize
 # -O1: the sanitizers' advice. No debug info by default: the build is several times faster without
 # it, and reports still name the functions.
-cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Release \
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="${MNIST_SANITIZE_CXXFLAGS:--O1 -g0} -DNDEBUG" -DMNIST_SANITIZE=ON \
   -DMNIST_FUZZ=ON -DMNIST_TEST_TIMEOUT_SCALE=4 -DMNIST_FUZZ_SECONDS="${MNIST_FUZZ_SECONDS:-60}" \
-  >/dev/null
+  -DMNIST_REQUIRE_ALL_COMPONENTS=ON >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "error: the configure step failed (above)" >&2
+  exit 1
+fi
 cmake --build "$build" -j"$(nproc)"
 # Every report ends the process with a non-zero status (the tests check statuses). Not
 # strict_string_checks: X's keyboard library (under OpenCV's window) legally strndup()s buffers
