@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "mnist/core/error.h"
+#include "mnist/core/runtime.h"
 #include "mnist/models/factory.h"
 #include "mnist/train/checkpoint.h"
 #include "mnist/train/optim.h"
@@ -215,11 +217,26 @@ TEST_F(TrainTest, AdaptiveThreadsDoNotChangeTheResults) {
   config_.model.hidden_sizes = {64};
   config_.train.epochs = 8;  // 256 steps: the look at step 200 sees the busy processes
   TrainObserver quiet;
+  // The intra-op threads the steps ran with, seen at every progress report: the governor must have
+  // gone from 2 to 1 while the busy processes ran, or this test compares three identical runs.
+  struct ThreadsSeen : TrainObserver {
+    std::set<int> seen;
+    void on_progress(int64_t, int64_t, int64_t, double, double, double) override {
+      seen.insert(at::get_num_threads());
+    }
+  } watched;
   at::set_num_threads(2);
   const auto adaptive = [&] {
     const BusyProcesses busy(2);
-    return train_in(runs_ / "adaptive", quiet);
+    return train_in(runs_ / "adaptive", watched);
   }();
+  if (plain_paths()) {
+    // The autograd step's results depend on the threads, so there the governor stays off.
+    EXPECT_EQ(watched.seen, std::set<int>{2}) << "the governor ran under MNIST_PLAIN";
+  } else {
+    EXPECT_TRUE(watched.seen.count(2) && watched.seen.count(1))
+        << "the governor never switched: threads seen " << ::testing::PrintToString(watched.seen);
+  }
   config_.train.adaptive_threads = false;
   const auto two = train_in(runs_ / "two", quiet);
   at::set_num_threads(1);

@@ -2,7 +2,9 @@
 // determinism, and a whole build written twice, byte for byte the same, each file being the blend
 // of its digit and its planned patch.
 
+#include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -103,29 +105,32 @@ TEST(Mnistm, ABuildIsTheSameFilesEveryTimeAndEachFileIsItsDigitsBlend) {
     EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
   }
 
-  // Training image 3 is the blend of training digit 3 with its planned patch, in its label's
-  // folder.
+  // Every image of both splits is the blend of its digit with the patch the plan gives it (the
+  // plan of each split drawn from its own stream), in its label's folder: a build that ignored
+  // the plan, or used one split's plan for the other, writes other files.
   const auto photos = load_photos(o.photos);
   EXPECT_EQ(std::min(photos[0].rows, photos[0].cols), 321);
-  const auto images = read_idx_images((root / "mnist/train-images-idx3-ubyte").string(), 28, 28);
-  const auto labels = read_idx_labels((root / "mnist/train-labels-idx1-ubyte").string(), 10);
-  // The plan of the training split is the first plan drawn for its stream; rebuild it by
-  // matching: exactly one of the patches of the whole plan space must give the file.
-  const std::string file =
-      (root / "a/train" / std::to_string(labels[3].item<int64_t>()) / "00003.png").string();
-  const cv::Mat written = cv::imread(file, cv::IMREAD_COLOR);
-  ASSERT_FALSE(written.empty()) << file;
-  const cv::Mat digit(28, 28, CV_8UC1, images[3].contiguous().data_ptr<uint8_t>());
-  int matches = 0;
-  for (int64_t p = 0; p < 2; ++p) {
-    for (int y = 0; y + 28 <= photos[static_cast<size_t>(p)].rows; ++y) {
-      for (int x = 0; x + 28 <= photos[static_cast<size_t>(p)].cols; ++x) {
-        const cv::Mat blend = compose_mnistm(digit, photos[static_cast<size_t>(p)], {p, x, y});
-        if (cv::norm(blend, written, cv::NORM_INF) == 0) ++matches;
-      }
+  for (const auto& [prefix, split, stream, count] :
+       {std::tuple{"train", "train", kMnistmTrainStream, 25},
+        std::tuple{"t10k", "test", kMnistmTestStream, 20}}) {
+    const auto images = read_idx_images(
+        (root / "mnist" / (std::string(prefix) + "-images-idx3-ubyte")).string(), 28, 28);
+    const auto labels = read_idx_labels(
+        (root / "mnist" / (std::string(prefix) + "-labels-idx1-ubyte")).string(), 10);
+    const auto plan = plan_patches(count, photos, o.seed, stream);
+    for (int64_t i = 0; i < count; ++i) {
+      char name[16];
+      std::snprintf(name, sizeof name, "%05lld.png", static_cast<long long>(i));
+      const std::string file =
+          (root / "a" / split / std::to_string(labels[i].item<int64_t>()) / name).string();
+      const cv::Mat written = cv::imread(file, cv::IMREAD_COLOR);
+      ASSERT_FALSE(written.empty()) << file;
+      const cv::Mat digit(28, 28, CV_8UC1, images[i].contiguous().data_ptr<uint8_t>());
+      const Patch& p = plan[static_cast<size_t>(i)];
+      const cv::Mat blend = compose_mnistm(digit, photos[static_cast<size_t>(p.photo)], p);
+      ASSERT_EQ(cv::norm(blend, written, cv::NORM_INF), 0) << file << " is not its planned blend";
     }
   }
-  EXPECT_GE(matches, 1) << "the file is not a blend of its digit with any patch";
 
   // An existing folder is refused.
   EXPECT_THROW(build_mnistm(o), UsageError);

@@ -44,8 +44,18 @@ async function answer(page, previous) {
       blank.height = seen.height;
       return seen.toDataURL() !== blank.toDataURL();
     })(),
+    seen: document.getElementById("seen").toDataURL(),
     error: document.getElementById("error").textContent,
   }));
+}
+
+async function drawCrossbar(page) {
+  const box = await page.locator("#canvas").boundingBox();
+  const at = (x, y) => [box.x + x * box.width, box.y + y * box.height];
+  await page.mouse.move(...at(0.4, 0.52));
+  await page.mouse.down();
+  await page.mouse.move(...at(0.72, 0.52), { steps: 10 });
+  await page.mouse.up();
 }
 
 async function drawSeven(page) {
@@ -97,10 +107,18 @@ try {
   check(a.seenInk, "the 28x28 image the model saw is shown");
   await page.screenshot({ path: path.join(shotDir, "serve_page.png") });
 
-  // Undo and clear, by button and by key.
+  // Undo and clear, by button and by key. Two strokes, so that undo is not clear: the first undo
+  // takes the crossbar alone (an answer for the 7 as first drawn), the second the 7.
+  await drawCrossbar(page);
+  const two = await answer(page, a.timing);
+  check(two.seen !== a.seen, "a second stroke changes what the model saw");
+  await page.click("#undo");
+  const one = await answer(page, two.timing);
+  check(one.digit === a.digit && one.seen === a.seen && one.seenInk,
+    `undo removes the last stroke only: the first stroke's answer again (${one.digit})`);
   await page.click("#undo");
   await page.waitForFunction(() => document.getElementById("digit").textContent === "?");
-  check(true, "undo removes the stroke and the answer");
+  check(true, "undo again removes the first stroke and the answer");
   await drawSeven(page);
   a = await answer(page, "");
   await page.keyboard.press("c");
@@ -147,8 +165,11 @@ try {
   // Every model side by side.
   await page.check("#compare");
   await page.waitForFunction(() => document.querySelectorAll("#comparison-rows tr").length === 2);
-  const rows = await page.$$eval("#comparison-rows tr", (trs) => trs.map((tr) => tr.textContent));
-  check(rows.every((r) => r.includes(uploadLabel)), `comparison shows both models: ${rows.join(" | ")}`);
+  // Each row's answer cell (the fourth), not the whole row: its accuracy and confidence hold digits too.
+  const rows = await page.$$eval("#comparison-rows tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+  check(rows.length === 2 && rows.every((r) => r[3] === uploadLabel),
+    `comparison answers ${uploadLabel} for both models: ${rows.map((r) => r.join(" ")).join(" | ")}`);
 
   // A correction, found on disk.
   const wrong = uploadLabel === "4" ? "5" : "4";

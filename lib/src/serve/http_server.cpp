@@ -245,6 +245,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void start() {
+    error_code ignored;  // answers go out at once, not after the peer's delayed ACK
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
     {
       std::lock_guard<std::mutex> lock(server_.sessions_mutex);
       server_.sessions[this] = weak_from_this();
@@ -356,7 +358,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   /// An upload's checks, all before its body is read.
   void admit() {
-    const auto& limits = server_.limits;
+    const HttpLimits& lim = server_.limits;
     const std::string encoding = req_.header("content-encoding");
     if (!encoding.empty() && !iequals(encoding, "identity")) {
       return refuse(415, "Content-Encoding \"" + encoding.substr(0, 40) +
@@ -364,9 +366,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     const auto length = parser_->content_length();
     if (!parser_->chunked() && !length) return refuse(411, "Content-Length required");
-    if (length && *length > limits.max_body_bytes) {
+    if (length && *length > lim.max_body_bytes) {
       return refuse(413, "request body larger than the limit of " +
-                             std::to_string(limits.max_body_bytes) + " bytes");
+                             std::to_string(lim.max_body_bytes) + " bytes");
     }
     if (route_->admit) {
       std::optional<HttpResponse> refused;
@@ -386,12 +388,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       if (!server_.pool.reserve()) return shed();
       has_place_ = true;
     }
-    const size_t need = length ? static_cast<size_t>(*length) : limits.max_body_bytes;
+    const size_t need = length ? static_cast<size_t>(*length) : lim.max_body_bytes;
     if (!server_.budget.take(need)) return shed();
     budget_ = need;
     if (iequals(req_.header("expect"), "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(std::chrono::milliseconds(limits.write_timeout_ms));
+      stream_.expires_after(std::chrono::milliseconds(lim.write_timeout_ms));
       asio::async_write(stream_, asio::buffer(kContinue),
                         [self = shared_from_this()](error_code ec, size_t) {
                           if (ec) return self->close();

@@ -26,8 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kSide = 28;
-constexpr uint64_t kTrainStream = 0x6d6e'6973'746d'0001;  // "mnistm" + split
-constexpr uint64_t kTestStream = 0x6d6e'6973'746d'0002;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -147,10 +145,10 @@ MnistmSummary build_mnistm(const MnistmOptions& o) {
   fs::create_directories(partial);
   MnistmSummary s;
   try {
-    s.train =
-        write_split(o.mnist_dir, "train", "train", photos, o.seed, kTrainStream, o.limit, partial);
-    s.test =
-        write_split(o.mnist_dir, "t10k", "test", photos, o.seed, kTestStream, o.limit, partial);
+    s.train = write_split(o.mnist_dir, "train", "train", photos, o.seed, kMnistmTrainStream,
+                          o.limit, partial);
+    s.test = write_split(o.mnist_dir, "t10k", "test", photos, o.seed, kMnistmTestStream, o.limit,
+                         partial);
     std::ostringstream readme;
     readme << "MNIST-M, built by mnist-mnistm (lib/include/mnist/tools/mnistm.h has the "
               "construction).\n"

@@ -33,6 +33,10 @@ struct Patch {
 /// enlarged). DataError naming a file that cannot be read.
 std::vector<cv::Mat> load_photos(const std::vector<std::string>& paths, int short_side = 321);
 
+/// The generator streams of the two splits' plans ("mnistm" + split).
+inline constexpr uint64_t kMnistmTrainStream = 0x6d6e'6973'746d'0001;
+inline constexpr uint64_t kMnistmTestStream = 0x6d6e'6973'746d'0002;
+
 /// The patches of `n` digits: photograph and position, from a generator seeded by (seed, stream).
 std::vector<Patch> plan_patches(int64_t n, const std::vector<cv::Mat>& photos, uint64_t seed,
                                 uint64_t stream);
