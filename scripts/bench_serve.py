@@ -87,7 +87,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="a run folder of a ReLU MLP (both sides serve it)")
     ap.add_argument("--serve", default=os.path.join(REPO, "build/bin/mnist-serve"))
-    ap.add_argument("--threads", type=int, default=None, help="mnist-serve --threads (default: its own)")
+    ap.add_argument("--workers", type=int, default=None, help="mnist-serve --workers (default: its own)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--connections", default="1,8,32")
@@ -104,8 +104,8 @@ def main():
 
     ours_port, peer_port = free_port(), free_port()
     cmd = [args.serve, "--run", args.run, "--port", str(ours_port)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
     ours = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     peer = subprocess.Popen([sys.executable, os.path.join(REPO, "scripts/serve_peer.py"), "--run", args.run,
                              "--port", str(peer_port)], stdout=subprocess.DEVNULL)
