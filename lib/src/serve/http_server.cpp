@@ -105,8 +105,10 @@ class JobPool {
   std::vector<std::thread> threads_;
 };
 
-/// Memory for bodies being received or waiting: a request takes its declared length (a chunked one
-/// the body limit) before reading, and gives it back when answered.
+/// Memory for bodies being received or waiting, counted as their bytes arrive (a body is read into
+/// a buffer that grows with it, not one sized by its declared length: a client that declares 8 MiB
+/// and sends a byte a second holds a byte, not 8 MiB of everyone's budget). Given back when the
+/// request is answered.
 class BodyBudget {
  public:
   explicit BodyBudget(size_t bytes) : free_(bytes) {}
@@ -118,6 +120,7 @@ class BodyBudget {
     return true;
   }
   void give(size_t n) { free_ += n; }
+  size_t available() const { return free_.load(); }
 
  private:
   std::atomic<size_t> free_;
@@ -262,16 +265,14 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void on_stop() {
-    if (phase_ == Phase::kHeader) {
+    if (awaiting_header_) {
       error_code ec;
       stream_.socket().cancel(ec);
     }
   }
 
-  enum class Phase { kHeader, kBody, kWorking, kWriting, kClosing };
-
   void read_header() {
-    phase_ = Phase::kHeader;
+    awaiting_header_ = true;
     if (server_.stopping) return close();
     req_ = HttpRequest();
     route_ = nullptr;
@@ -285,6 +286,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(error_code ec) {
+    awaiting_header_ = false;
     start_ = Clock::now();
     const bool timed_out = disarm();
     if (ec) {
@@ -388,9 +390,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       if (!server_.pool.reserve()) return shed();
       has_place_ = true;
     }
-    const size_t need = length ? static_cast<size_t>(*length) : lim.max_body_bytes;
-    if (!server_.budget.take(need)) return shed();
-    budget_ = need;
+    // A declared length that does not fit now is refused before it is read; the memory itself is
+    // taken as the bytes arrive (account()).
+    if (length && *length > server_.budget.available()) return shed();
     if (iequals(req_.header("expect"), "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       stream_.expires_after(std::chrono::milliseconds(lim.write_timeout_ms));
@@ -413,14 +415,44 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    phase_ = Phase::kBody;
-    arm(server_.limits.body_timeout_ms);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, size_t) { self->on_body(ec); });
+    if (parser_->is_done()) return on_body({});  // an empty body (Content-Length: 0)
+    arm(server_.limits.body_timeout_ms);         // one deadline for all of the reads below
+    read_some();
+  }
+
+  void read_some() {
+    http::async_read_some(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, size_t) { self->on_some(ec); });
+  }
+
+  /// Takes the budget for the body bytes received so far; false when it is spent.
+  bool account() {
+    const size_t have = parser_->get().body().size();
+    if (have > budget_) {
+      if (!server_.budget.take(have - budget_)) return false;
+      budget_ = have;
+    }
+    return true;
+  }
+
+  void on_some(error_code ec) {
+    if (timed_out_) {
+      disarm();
+      return refuse(408, "the request's body did not arrive in time");
+    }
+    if (!ec && !parser_->is_done()) {
+      if (!account()) {
+        disarm();
+        return shed();
+      }
+      return read_some();
+    }
+    disarm();
+    on_body(ec);
   }
 
   void on_body(error_code ec) {
-    if (disarm()) return refuse(408, "the request's body did not arrive in time");
     if (ec == http::error::body_limit) {
       return refuse(413, "request body larger than the limit of " +
                              std::to_string(server_.limits.max_body_bytes) + " bytes");
@@ -432,9 +464,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec) return refuse(400, "malformed request body: " + ec.message());
-    req_.body = std::move(parser_->get().body());
+    if (!account()) return shed();
+    auto& received = parser_->get().body();
+    req_.body = beast::buffers_to_string(received.data());
+    received.consume(received.size());
     if (!route_->job) return respond(server_.call(*route_, req_));
-    phase_ = Phase::kWorking;
     server_.pool.submit([self = shared_from_this()] {
       HttpResponse r = self->server_.call(*self->route_, self->req_);
       asio::post(self->stream_.get_executor(),
@@ -468,7 +502,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     res_.prepare_payload();
     if (req_.method == "HEAD") res_.body().clear();  // Content-Length stays
     res_.keep_alive(keep);
-    phase_ = Phase::kWriting;
     stream_.expires_after(std::chrono::milliseconds(server_.limits.write_timeout_ms));
     http::async_write(stream_, res_, [self = shared_from_this(), keep](error_code ec, size_t) {
       if (ec) return self->close();
@@ -500,7 +533,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   /// Shuts the sending side, then drops what the client still sends, for a bounded time.
   void linger() {
-    phase_ = Phase::kClosing;
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (!lingering_) return close();
@@ -520,7 +552,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
-    phase_ = Phase::kClosing;
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -540,12 +571,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   uint64_t deadline_generation_ = 0;
   bool timed_out_ = false;
   beast::flat_buffer buffer_{16 * 1024};
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::dynamic_body>> parser_;
   http::response<http::string_body> res_;
   HttpRequest req_;
   const Route* route_ = nullptr;
   Clock::time_point start_ = Clock::now();
-  Phase phase_ = Phase::kHeader;
+  bool awaiting_header_ = true;  // idle or reading a header: what stop() closes at once
   int served_ = 0;
   bool has_place_ = false;
   size_t budget_ = 0;

@@ -78,20 +78,17 @@ std::vector<std::string> machine_names() {
   return names;
 }
 
-/// The body of an upload: the request's, or its multipart field "image".
-struct Upload {
-  std::string type;
-  std::string body;
-};
-
-Upload upload_of(const HttpRequest& req) {
+/// The image of an upload: the request's body, or its multipart field "image" (decoded where it
+/// lies, without a copy of the body).
+cv::Mat decode_upload(const HttpRequest& req, const vision::DecodeLimits& limits, int* reduction) {
   const std::string content_type = req.header("content-type");
   if (media_type(content_type) == "multipart/form-data") {
-    FormField f = multipart_field(content_type, req.body, "image");
-    return {media_type(f.type), std::move(f.data)};
+    const FormField f = multipart_field(content_type, req.body, "image");
+    return decode_image_body(media_type(f.type), f.data, limits, reduction);
   }
   const std::string type = media_type(content_type);
-  return {type.empty() ? "application/octet-stream" : type, req.body};
+  return decode_image_body(type.empty() ? "application/octet-stream" : type, req.body, limits,
+                           reduction);
 }
 
 /// A handler whose LibTorch errors are logged without their backtrace (the transport logs and
@@ -187,10 +184,8 @@ HttpResponse WebServer::Impl::predict(const HttpRequest& req) {
       throw ApiError(400, e.what());
     }
   }
-  const Upload up = upload_of(req);
   int reduction = 1;
-  const auto result =
-      classify(model, decode_image_body(up.type, up.body, decode_limits(), &reduction), pipeline);
+  const auto result = classify(model, decode_upload(req, decode_limits(), &reduction), pipeline);
   auto answer = answer_json(model, result, reduction);
   answer["server_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   metrics.count_prediction(model.name, answer["label"].get<std::string>());
@@ -213,8 +208,7 @@ HttpResponse WebServer::Impl::save_feedback(const HttpRequest& req) {
     throw ApiError(400, "label must be a class index from 0 to " + std::to_string(n - 1) +
                             " (query parameter label)");
   }
-  const Upload up = upload_of(req);
-  const cv::Mat image = decode_image_body(up.type, up.body, decode_limits());
+  const cv::Mat image = decode_upload(req, decode_limits(), nullptr);
   const auto result = classify(model, image);
   std::string saved;
   try {
