@@ -23,6 +23,7 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 scripts/ctest_all.sh build
-# The training tests again with every fast path off (core/runtime.h's plain_paths): the plain paths
-# must pass the same tests, and the tests that check a fast path is chosen check that it is not.
-MNIST_PLAIN=1 scripts/ctest_all.sh build -L unit
+# The training tests and the image tests again with every fast path off (core/runtime.h's
+# plain_paths; for images: preprocessing's clean route): the plain paths must pass the same tests,
+# and the tests that check a fast path is chosen check that it is not.
+MNIST_PLAIN=1 scripts/ctest_all.sh build -L 'unit|vision'

@@ -13,6 +13,9 @@
 #include "mnist/io/files.h"
 #include "mnist/io/run_folder.h"
 #include "mnist/tools/bench.h"
+#ifdef MNIST_WITH_VISION
+#include "mnist/tools/stage_profile.h"
+#endif
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
@@ -24,6 +27,8 @@ int main(int argc, char** argv) {
   o.peer = (source / "scripts/bench_peer.py").string();
   o.bin_dir = fs::canonical("/proc/self/exe").parent_path().string();
   std::string json_path;
+  std::string profile_run;
+  int profile_iterations = 200;
 
   CLI::App cli{"Benchmark this project against the Python PyTorch peer, side by side."};
   cli.add_option("--data", o.data_dir, "folder with the MNIST IDX files")->capture_default_str();
@@ -45,8 +50,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--peer", o.peer, "the Python peer script")->capture_default_str();
 
+#ifdef MNIST_WITH_VISION
+  cli.add_option("--profile-preprocessing", profile_run,
+                 "only profile one prediction stage by stage (decode, preprocessing, inference) "
+                 "with the model of this run folder, for a drawing, a scan and two photos");
+  cli.add_option("--profile-iterations", profile_iterations, "timed calls per image and route")
+      ->check(CLI::Range(10, 100000))
+      ->capture_default_str();
+#endif
+
   return mnist::app::run(cli, argc, argv, [&] {
     using namespace mnist;
+#ifdef MNIST_WITH_VISION
+    if (!profile_run.empty()) {
+      configure_runtime(/*threads=*/1);  // as mnist-serve's workers run
+      const Predictor predictor = Predictor::open(profile_run);
+      const auto rows = bench::profile_stages(predictor, profile_iterations);
+      std::printf(
+          "%s\n\nOne prediction, stage by stage (medians of %d calls, one thread; ms):\n\n%s",
+          bench::machine_description().c_str(), profile_iterations,
+          bench::stage_table(rows).c_str());
+      return 0;
+    }
+#endif
     // In-process measurements (inference) run with the speed recipe's thread settings, as
     // mnist-train and the peer do.
     const Config fast = load_config(o.fast_config, {});

@@ -11,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/core/runtime.h"
 #include "mnist/data/idx.h"
 #include "mnist/tools/userset.h"
 #include "mnist/vision/image_io.h"
@@ -262,6 +263,88 @@ TEST(Preprocess, FuzzRegressionsGiveADigitOrADataError) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("wide: no digit found"), std::string::npos) << e.what();
   }
+}
+
+/// The web page's canvas as the browser sends it: 280x280, opaque RGBA, a dark 20 px pen on white.
+cv::Mat canvas_drawing() {
+  cv::Mat img(280, 280, CV_8UC4, cv::Scalar(255, 255, 255, 255));
+  const cv::Scalar ink(17, 17, 17, 255);
+  cv::line(img, {70, 60}, {210, 60}, ink, 20, cv::LINE_AA);
+  cv::line(img, {210, 60}, {120, 240}, ink, 20, cv::LINE_AA);
+  return img;
+}
+
+// The clean route (preprocess.h) is taken for canvas drawings and images that are already clean
+// (gray, uniform paper, one-sided ink) and never for photos, coloured ink, tinted paper or
+// transparency; MNIST_PLAIN turns it off (CI runs this file both ways).
+TEST(Preprocess, CleanRouteIsTakenForCleanImagesOnly) {
+  const bool on = !plain_paths();
+  EXPECT_EQ(preprocess_digit(canvas_drawing(), "canvas").clean_route, on);
+  cv::Mat gray;
+  cv::cvtColor(canvas_drawing(), gray, cv::COLOR_BGRA2GRAY);
+  EXPECT_EQ(preprocess_digit(gray, "canvas").clean_route, on);
+  EXPECT_FALSE(
+      preprocess_digit(canvas_drawing(), "canvas", Framing(), nullptr, Route::kRobust).clean_route);
+  const auto images = real_test_images(40);
+  REQUIRE_MNIST(images);
+  std::mt19937 rng(3);
+  for (const std::string style :
+       {"clean", "dark_on_white", "white_on_black", "off_centre", "thick", "thin", "png16"}) {
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      const auto u = render_user_image(as_mat(images[i]), style, rng);
+      try {
+        EXPECT_EQ(preprocess_digit(u.image, style).clean_route, on) << style << " #" << i;
+      } catch (const DataError& e) {
+        // The robust route's background fit can take a very thick digit that fills much of its
+        // image for the paper (one in these 40 "thick" images); the clean route reads it.
+        EXPECT_FALSE(on) << e.what();
+      }
+    }
+  }
+  for (const std::string style :
+       {"colour_ink", "tinted_paper", "noise_gradient", "rgba_transparent"}) {
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      const auto u = render_user_image(as_mat(images[i]), style, rng);
+      EXPECT_FALSE(preprocess_digit(u.image, style).clean_route) << style << " #" << i;
+    }
+  }
+}
+
+// Where the clean route is taken, it gives the model what the robust route gives: on the
+// user-image set's clean styles, the 28x28 inputs of the two routes are the same to a grey level
+// or so for every image. scripts/robustness.sh measures the accuracies.
+TEST(Preprocess, CleanRouteGivesTheRobustRoutesInput) {
+  const auto images = real_test_images(150);
+  REQUIRE_MNIST(images);
+  std::mt19937 rng(4);
+  double worst = 0, sum = 0;
+  int compared = 0;
+  for (const std::string style : {"clean", "dark_on_white", "white_on_black", "off_centre",
+                                  "rotated", "thick", "thin", "png16"}) {
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      const auto u = render_user_image(as_mat(images[i]), style, rng);
+      const auto chosen = preprocess_digit(u.image, style);
+      if (!chosen.clean_route) continue;
+      const auto robust = preprocess_digit(u.image, style, Framing(), nullptr, Route::kRobust);
+      const double d = mean_abs_diff(chosen.digit, robust.digit);
+      worst = std::max(worst, d);
+      sum += d;
+      ++compared;
+      if (style == "clean") EXPECT_EQ(d, 0.0) << "an MNIST crop is a fixed point on both routes";
+      EXPECT_LE(std::abs(chosen.ink_box.x - robust.ink_box.x), 3 + u.image.cols / 80) << style;
+    }
+  }
+  if (plain_paths()) {
+    EXPECT_EQ(compared, 0);
+    return;
+  }
+  std::printf("%d images on the clean route: mean difference %.4f, worst %.4f\n", compared,
+              sum / compared, worst);
+  EXPECT_GE(compared, 8 * 150 * 95 / 100);
+  // Measured: mean 0.00003, worst 0.0001 (the background level from the histogram against the
+  // fitted surface). A wrong polarity or background would be off by 0.1 and more.
+  EXPECT_LT(sum / compared, 0.002);
+  EXPECT_LT(worst, 0.01);
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ struct ServerOptions {
   int64_t max_pixels = 12'000'000;
   // JPEG photos are decoded at 1/2, 1/4 or 1/8 while their longer side stays at least this: the
   // preprocessing analyses them at 512 pixels anyway.
-  int reduce_to = 1024;
+  int reduce_to = 512;
   std::string feedback_dir;  // where corrections go; empty: POST /api/feedback answers 404
   int64_t feedback_limit_bytes = 256LL << 20;  // the feedback folder's size; beyond it: 507
   std::string token;  // required on writes as Authorization: Bearer; empty: none

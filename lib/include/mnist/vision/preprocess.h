@@ -19,6 +19,18 @@
 //      mass at (14, 14) in 28x28, clamped so nothing is cut.
 // An MNIST-style crop passes through unchanged in effect: its background is exactly black, its
 // longer side is already 20 px (not resampled) and its mass is already centred.
+//
+// Two routes to the ink map (steps 1-3), chosen per image by a cheap test:
+//   - the clean route, for images that are already clean (canvas drawings, scans, MNIST crops): 8
+//     or 16 bits, gray (or colour whose channels agree), opaque, a uniform background (the border
+//     ring within a few grey levels of its median, little noise) and ink on one side of it. It
+//     works in 8 bits at a reduced working size, and the background is that one level (found from
+//     histograms): no surface fit, no float copy of the input.
+//   - the robust route (every other image, and every image with MNIST_PLAIN set): the surface fit
+//     above, on a float image at the robust working size. The surface is fitted on a further
+//     reduced copy and evaluated at the working size; large 8-bit inputs are reduced before they
+//     become float.
+// Steps 4-5 are the same for both.
 
 #include <string>
 #include <vector>
@@ -48,13 +60,29 @@ struct Preprocessed {
   cv::Mat digit;               // CV_8UC1 28x28, bright ink on black: what the model is given
   cv::Rect ink_box;            // where the digit was found, in the input image's pixels
   bool dark_on_light = false;  // the ink was darker than its background
+  bool clean_route = false;    // the image passed the clean test (see above)
 };
+
+/// Where one preprocess_digit call spent its time, in milliseconds (mnist-bench's profile).
+struct PreprocessProfile {
+  double resize = 0;      // depth and colour conversion, reduction to the working size
+  double background = 0;  // the background (one level or the fitted surface) and the ink map
+  double threshold = 0;   // smoothing, threshold, connected components, the stroke core
+  double crop = 0;        // crop, stroke width, scaling to the box, centring in the frame
+  double total() const { return resize + background + threshold + crop; }
+};
+
+/// Which route preprocess_digit may take: the one its test chooses (the clean route is off with
+/// MNIST_PLAIN), or the robust one always (to compare the two, in tests and the profile).
+enum class Route { kChoose, kRobust };
 
 /// Turns any decoded image (see image_io.h) into the model's 28x28 input, framed as `framing` says.
 /// DataError
 /// "<name>: no digit found ..." when the image is blank (no ink stands out from its background).
+/// With `profile`, the time of each stage is written there.
 Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name,
-                              const Framing& framing = Framing());
+                              const Framing& framing = Framing(),
+                              PreprocessProfile* profile = nullptr, Route route = Route::kChoose);
 
 /// The Keras tutorial's pipeline, kept for comparison: colour to gray, resize to 28x28 with
 /// bilinear interpolation, nothing else (no inversion, no cropping, no centring). Alpha dropped.
