@@ -235,6 +235,32 @@ TEST(Config, DataDirDefaultsToTheDataSetsPlace) {
   EXPECT_EQ(config_from_json({{"data", {{"dir", "x/y"}}}}, "x").data.dir, "x/y");
 }
 
+// data.val_size -1 (the default) is the IDX sets' 5,000, resolved when the config is read, and a
+// share of the training images (data.val_fraction) for folders, resolved when they are read.
+TEST(Config, TheValidationSplitDefaultsToTheDataSetsKind) {
+  EXPECT_EQ(config_from_json(json::object(), "x").data.val_size, 5000);
+  EXPECT_EQ(config_from_json({{"data", {{"dataset", "fashion-mnist"}}}}, "x").data.val_size, 5000);
+  const Config folder = config_from_json({{"data", {{"dataset", "folder"}, {"dir", "d"}}}}, "x");
+  EXPECT_EQ(folder.data.val_size, -1);
+  EXPECT_EQ(folder.data.val_fraction, 0.1);
+  EXPECT_EQ(config_from_json({{"data", {{"val_size", 7}}}}, "x").data.val_size, 7);
+  EXPECT_NE(error_of({{"data", {{"val_size", -2}}}}).find("data.val_size: must be at least -1"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of({{"data", {{"val_fraction", 1}}}}).find("data.val_fraction: must be in [0, 1)"),
+      std::string::npos);
+  // No validation images, no early stopping: with a count of 0 or a folder's fraction of 0.
+  EXPECT_NE(error_of({{"data", {{"dataset", "folder"}, {"dir", "d"}, {"val_fraction", 0}}},
+                      {"early_stopping", {{"patience", 3}}}})
+                .find("early_stopping.patience"),
+            std::string::npos);
+  EXPECT_EQ(config_from_json({{"data", {{"preprocess", "digit"}}}}, "x").data.preprocess,
+            FolderPreprocess::kDigit);
+  EXPECT_NE(error_of({{"data", {{"preprocess", "crop"}}}})
+                .find("data.preprocess: must be one of resize, digit"),
+            std::string::npos);
+}
+
 TEST(Config, ShippedConfigsLoad) {
   int found = 0;
   for (const auto& entry :
@@ -338,7 +364,7 @@ TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
       const auto at = reference.find(row);
       ASSERT_NE(at, std::string::npos) << path;
       EXPECT_EQ(reference.find(row, at + 1), std::string::npos) << path << " listed twice";
-      if (path == "data.dir") return;  // resolved from data.dataset
+      if (path == "data.dir" || path == "data.val_size") return;  // resolved from data.dataset
       const std::string line = reference.substr(at, reference.find('\n', at) - at);
       const std::string shown = v.is_string() ? v.get<std::string>() : v.dump();
       EXPECT_NE(line.find("`" + (shown.empty() ? "\"\"" : shown) + "`"), std::string::npos) << line;
@@ -349,7 +375,7 @@ TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
       check(name, value);
     }
   }
-  EXPECT_EQ(keys, 66);
+  EXPECT_EQ(keys, 68);
 }
 
 // Each enumerated key takes exactly its names, and writes back the name it read.

@@ -14,6 +14,8 @@
 
 #include "mnist/core/error.h"
 #include "mnist/vision/image_folder.h"
+#include "mnist/vision/image_io.h"
+#include "mnist/vision/preprocess.h"
 #include "support.h"
 
 namespace mnist::vision {
@@ -259,6 +261,107 @@ TEST(ImageFolder, TheCacheIsUsedAndRebuiltWhenAFileChanges) {
   off.cache_dir = (root / "nocache").string();
   EXPECT_FALSE(read_image_folder((root / "set/train").string(), classes, off).from_cache);
   EXPECT_FALSE(fs::exists(root / "nocache"));
+}
+
+/// A photographed digit: `text` in dark ink on light grey paper, somewhere off centre, in an image
+/// far from MNIST's size.
+cv::Mat paper_digit(const std::string& text, int rows, int cols, int seed) {
+  cv::Mat img(rows, cols, CV_8UC3, cv::Scalar(210, 220, 225));
+  cv::putText(img, text, {cols / 5 + seed * 7, rows * 3 / 4}, cv::FONT_HERSHEY_SIMPLEX, rows / 60.0,
+              cv::Scalar(40, 30, 30), std::max(2, rows / 25), cv::LINE_AA);
+  return img;
+}
+
+// data.preprocess "digit": each image is framed as mnist-predict frames a photo (preprocess_digit),
+// then brought to the folder's channels and size; a blank image is an error naming it (or skipped
+// with skip_bad); the cache keeps the two readings apart.
+TEST(ImageFolder, DigitPreprocessingFramesEachImageAsPredictionDoes) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  for (int i = 0; i < 3; ++i) {
+    write(root / "set/train/three" / ("a" + std::to_string(i) + ".jpg"),
+          paper_digit("3", 180 + 20 * i, 240, i));
+    write(root / "set/train/seven" / ("b" + std::to_string(i) + ".png"),
+          paper_digit("7", 300, 200 + 30 * i, i));
+  }
+  write(root / "set/test/three/t.png", paper_digit("3", 120, 90, 1));
+  write(root / "set/test/seven/t.png", paper_digit("7", 90, 120, 2));
+  DataConfig d = folder_config(root / "set", root / "cache", 1);
+  d.image_size = {28, 28};
+  d.preprocess = FolderPreprocess::kDigit;
+  const Splits s = load_dataset(d, 1);
+  ASSERT_EQ(s.train.images.sizes(), torch::IntArrayRef({6, 28, 28}));
+  // Files sorted by path: seven/b0..b2, three/a0..a2.
+  const std::vector<std::string> files = {"seven/b0.png", "seven/b1.png", "seven/b2.png",
+                                          "three/a0.jpg", "three/a1.jpg", "three/a2.jpg"};
+  for (size_t i = 0; i < files.size(); ++i) {
+    const fs::path path = root / "set/train" / files[i];
+    const cv::Mat expected = preprocess_digit(read_image(path.string()), "x").digit;
+    const cv::Mat got(28, 28, CV_8UC1, s.train.images[static_cast<int64_t>(i)].data_ptr<uint8_t>());
+    EXPECT_EQ(cv::norm(expected, got, cv::NORM_INF), 0) << files[i];
+    // MNIST's look: bright ink on black, the paper gone.
+    EXPECT_EQ(got.at<uint8_t>(0, 0), 0) << files[i];
+    EXPECT_GT(cv::countNonZero(got > 128), 20) << files[i];
+  }
+  // The plain resize reads the same files otherwise (and from its own cache file).
+  DataConfig resized = d;
+  resized.preprocess = FolderPreprocess::kResize;
+  const Splits r = load_dataset(resized, 1);
+  EXPECT_GT(
+      (r.train.images.to(torch::kInt) - s.train.images.to(torch::kInt)).abs().max().item<int>(),
+      100);
+  EXPECT_TRUE(load_dataset(d, 1).train.images.equal(s.train.images));
+  // Colour and another size: the framed digit, repeated to RGB and resized.
+  DataConfig colour = d;
+  colour.channels = 3;
+  colour.image_size = {32, 32};
+  const Splits c = load_dataset(colour, 1);
+  ASSERT_EQ(c.train.images.sizes(), torch::IntArrayRef({6, 32, 32, 3}));
+  const cv::Mat first =
+      preprocess_digit(read_image((root / "set/train" / files[0]).string()), "x").digit;
+  const cv::Mat expected = resize_preprocess(first, 3, 32, 32);
+  cv::Mat rgb;
+  cv::cvtColor(expected, rgb, cv::COLOR_BGR2RGB);
+  const cv::Mat got(32, 32, CV_8UC3, c.train.images[0].data_ptr<uint8_t>());
+  EXPECT_EQ(cv::norm(rgb, got, cv::NORM_INF), 0);
+  // A blank page has no digit: an error naming it, or skipped and counted.
+  write(root / "set/train/three/blank.png", cv::Mat(100, 100, CV_8UC1, cv::Scalar(230)));
+  try {
+    load_dataset(d, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("blank.png: no digit found"), std::string::npos)
+        << e.what();
+  }
+  d.skip_bad = true;
+  EXPECT_EQ(load_dataset(d, 1).train.size(), 6);
+}
+
+// A folder's default validation split is a share of its training images (data.val_fraction), not
+// the IDX sets' 5,000, which no small folder has.
+TEST(ImageFolder, TheDefaultValidationSplitIsAFractionOfTheTrainingImages) {
+  TempDir tmp;
+  const fs::path root(tmp.path());
+  for (int i = 0; i < 25; ++i) {
+    write(root / "set/train/a" / (std::to_string(i) + ".png"), solid(8, 12, {0, 0, 200}));
+    write(root / "set/train/b" / (std::to_string(i) + ".png"), solid(8, 12, {200, 0, 0}));
+  }
+  write(root / "set/test/a/t.png", solid(8, 12, {0, 0, 200}));
+  write(root / "set/test/b/t.png", solid(8, 12, {200, 0, 0}));
+  DataConfig d = folder_config(root / "set", root / "cache");
+  d.val_size = -1;  // the default
+  const Splits s = load_dataset(d, 1);
+  EXPECT_EQ(s.val.size(), 5);  // 10% of 50
+  EXPECT_EQ(s.train.size(), 45);
+  d.val_fraction = 0.3;
+  EXPECT_EQ(load_dataset(d, 1).val.size(), 15);
+  d.val_fraction = 0.001;  // rounds to none, but a split asked for keeps one image
+  EXPECT_EQ(load_dataset(d, 1).val.size(), 1);
+  d.val_fraction = 0;
+  EXPECT_EQ(load_dataset(d, 1).val.size(), 0);
+  d.val_size = 7;  // a count, when given, is the count
+  EXPECT_EQ(load_dataset(d, 1).val.size(), 7);
+  EXPECT_EQ(validation_size(d, 50), 7);
 }
 
 }  // namespace

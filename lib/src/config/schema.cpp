@@ -265,8 +265,20 @@ const std::vector<Key>& keys() {
            "(Debian's `dataset-fashion-mnist`) for Fashion-MNIST; `folder` needs one"),
       choice("data.dataset", at(&Config::data, &DataConfig::dataset),
              "class names, image size and channels, which models take their input channels from"),
-      integer("data.val_size", at(&Config::data, &DataConfig::val_size), 0,
-              "training images held out for validation by a seeded split; 0 for none"),
+      integer("data.val_size", at(&Config::data, &DataConfig::val_size), -1,
+              "training images held out for validation by a seeded split; 0 for none; -1: 5000 "
+              "for the IDX sets (resolved when the config is read), `data.val_fraction` of the "
+              "training images for `folder`"),
+      number("data.val_fraction", at(&Config::data, &DataConfig::val_fraction),
+             {0, 1, true, false},
+             "`folder` with `data.val_size` -1: the share of the training images held out for "
+             "validation (rounded down; at least one image when above 0)"),
+      choice("data.preprocess", at(&Config::data, &DataConfig::preprocess),
+             "`folder` and `data.extra`: how each image becomes the model's input. `resize`: "
+             "the whole image resized to `data.image_size`; `digit`: the digit found and framed "
+             "as MNIST's (the preprocessing of `mnist-predict`: background removed, ink cropped, "
+             "centred in 28x28), then to `data.channels` and `data.image_size`; for users' "
+             "photos and scans of digits. Prediction with the run does the same"),
       integer_list("data.image_size", at(&Config::data, &DataConfig::image_size), 1,
                    "`[height, width]` the images are resized to (area averaging when shrinking, "
                    "bilinear when growing); the IDX sets are `[28, 28]`"),
@@ -491,7 +503,12 @@ void check_rules(Config& c) {
   if (c.train.label_smoothing > 0 && c.model.output != OutputHead::kSoftmax) {
     fail("train.label_smoothing", "needs model.output \"softmax\"");
   }
-  if (c.data.val_size == 0) {
+  if (c.data.val_size == -1 && c.data.dataset != DatasetName::kFolder) {
+    c.data.val_size = kIdxValidationImages;
+  }
+  const bool no_validation = c.data.val_size == 0 ||
+                             (c.data.val_size == -1 && c.data.val_fraction == 0.0);
+  if (no_validation) {
     if (c.early_stopping.patience > 0)
       fail("early_stopping.patience", "needs a validation split (data.val_size > 0)");
     if (c.early_stopping.restore_best)

@@ -140,7 +140,7 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
 std::pair<Dataset, Dataset> split_validation(const Dataset& full_train, int64_t val_size,
                                              int64_t seed) {
   const int64_t n = full_train.size();
-  if (val_size >= n) {
+  if (val_size < 0 || val_size >= n) {
     throw UsageError("data.val_size: " + std::to_string(val_size) +
                      " leaves no training images (the training split holds " + std::to_string(n) +
                      ")");
@@ -157,7 +157,8 @@ Splits load_splits(const DataConfig& data, int64_t seed) {
   s.info = idx_info(data);
   const Dataset full_train = load_pair(data, s.info, "train");
   s.test = load_pair(data, s.info, "t10k");
-  std::tie(s.train, s.val) = split_validation(full_train, data.val_size, seed);
+  const int64_t val_size = data.val_size < 0 ? kIdxValidationImages : data.val_size;
+  std::tie(s.train, s.val) = split_validation(full_train, val_size, seed);
   return s;
 }
 

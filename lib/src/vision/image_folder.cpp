@@ -239,8 +239,8 @@ FolderImages decode(const std::vector<File>& files, const FolderOptions& o) {
       try {
         const cv::Mat image = read_image(f.path);
         const cv::Mat input =
-            resize_preprocess(image, static_cast<int>(o.channels), static_cast<int>(o.height),
-                              static_cast<int>(o.width));
+            folder_preprocess(image, f.path, o.digit, static_cast<int>(o.channels),
+                              static_cast<int>(o.height), static_cast<int>(o.width));
         copy_image_to(input, base + i * pixels);
       } catch (const std::exception& e) {
         std::string what = e.what();
@@ -278,7 +278,8 @@ FolderImages decode(const std::vector<File>& files, const FolderOptions& o) {
 
 std::string options_text(const FolderOptions& o) {
   return std::to_string(o.height) + "x" + std::to_string(o.width) + "x" +
-         std::to_string(o.channels) + (o.skip_bad ? " skip" : " strict");
+         std::to_string(o.channels) + (o.skip_bad ? " skip" : " strict") +
+         (o.digit ? " digit" : "");
 }
 
 // Which of `class_names` the folder `name` is: the name itself, or its folder_name spelling.
@@ -410,6 +411,7 @@ FolderOptions FolderOptions::from(const DataConfig& data) {
   o.height = data.image_size.at(0);
   o.width = data.image_size.at(1);
   o.channels = data.channels;
+  o.digit = data.preprocess == FolderPreprocess::kDigit;
   o.skip_bad = data.skip_bad;
   o.cache = data.cache;
   o.cache_dir = data.cache_dir;
@@ -478,6 +480,13 @@ FolderImages read_image_folder(const std::string& root, const std::vector<std::s
   return r;
 }
 
+int64_t validation_size(const DataConfig& data, int64_t training_images) {
+  if (data.val_size >= 0) return data.val_size;
+  if (data.val_fraction <= 0) return 0;
+  const auto n = static_cast<int64_t>(data.val_fraction * static_cast<double>(training_images));
+  return std::max<int64_t>(1, n);
+}
+
 Splits load_dataset(const DataConfig& data, int64_t seed) {
   Splits s;
   const FolderOptions options = FolderOptions::from(data);
@@ -505,7 +514,8 @@ Splits load_dataset(const DataConfig& data, int64_t seed) {
       throw DataError((layout.split ? layout.test_root : layout.train_root) +
                       ": no test images (data.test_fraction, or images in test/)");
     }
-    std::tie(s.train, s.val) = split_validation(full_train, data.val_size, seed);
+    std::tie(s.train, s.val) =
+        split_validation(full_train, validation_size(data, full_train.size()), seed);
     s.info.normalization = channel_statistics(s.train.images);
     s.train.normalization = s.val.normalization = s.test.normalization = s.info.normalization;
   }

@@ -67,10 +67,12 @@ ImageResult predict_image(const Predictor& predictor, const cv::Mat& image, cons
   r.image = image;
   const DatasetInfo& info = predictor.info();
   if (info.name == dataset_info(DatasetName::kFolder).name) {
-    // A folder-trained model was given images as the folder reader made them, whatever pipeline
-    // was asked for: the digit framing is MNIST's construction, not the user's data set's.
-    r.input = resize_preprocess(image, static_cast<int>(info.channels),
-                                static_cast<int>(info.height), static_cast<int>(info.width));
+    // A folder-trained model was given images as the folder reader made them (data.preprocess),
+    // whatever pipeline was asked for.
+    const bool digit = predictor.config().data.preprocess == FolderPreprocess::kDigit;
+    r.input = folder_preprocess(image, name, digit, static_cast<int>(info.channels),
+                                static_cast<int>(info.height), static_cast<int>(info.width),
+                                digit ? &r.ink_box : nullptr);
   } else if (pipeline == Pipeline::kNaive) {
     r.input = naive_preprocess(image);
   } else {

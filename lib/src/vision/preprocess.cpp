@@ -730,6 +730,14 @@ cv::Mat resize_preprocess(const cv::Mat& image, int channels, int height, int wi
   return out;
 }
 
+cv::Mat folder_preprocess(const cv::Mat& image, const std::string& name, bool digit, int channels,
+                          int height, int width, cv::Rect* ink_box) {
+  if (!digit) return resize_preprocess(image, channels, height, width);
+  const Preprocessed p = preprocess_digit(image, name);
+  if (ink_box) *ink_box = p.ink_box;
+  return resize_preprocess(p.digit, channels, height, width);
+}
+
 void copy_image_to(const cv::Mat& image, uint8_t* out) {
   CV_Assert(image.type() == CV_8UC1 || image.type() == CV_8UC3);
   if (image.channels() == 1) {

@@ -35,6 +35,7 @@ enum class Pool { kMax, kAvg, kNone };
 enum class Monitor { kValAccuracy, kValLoss };
 enum class Optimizer { kAdam, kAdamW, kSgd };
 enum class Schedule { kConstant, kStep, kCosine, kOneCycle };
+enum class FolderPreprocess { kResize, kDigit };
 
 template <typename E>
 struct EnumNames;
@@ -53,6 +54,7 @@ MNIST_ENUM_NAMES(Pool, "max", "avg", "none")
 MNIST_ENUM_NAMES(Monitor, "val_accuracy", "val_loss")
 MNIST_ENUM_NAMES(Optimizer, "adam", "adamw", "sgd")
 MNIST_ENUM_NAMES(Schedule, "constant", "step", "cosine", "onecycle")
+MNIST_ENUM_NAMES(FolderPreprocess, "resize", "digit")
 #undef MNIST_ENUM_NAMES
 
 /// The config's spelling of `value`, e.g. name_of(Activation::kRelu) == "relu".
@@ -71,10 +73,15 @@ std::optional<E> enum_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+/// data.val_size -1 for the IDX sets: MNIST's customary 5,000 validation images.
+inline constexpr int64_t kIdxValidationImages = 5000;
+
 struct DataConfig {
   std::string dir;  // empty: default_data_dir(dataset); stored absolute
   DatasetName dataset = DatasetName::kMnist;
-  int64_t val_size = 5000;
+  int64_t val_size = -1;  // -1: 5000 for the IDX sets, val_fraction of a folder's training images
+  double val_fraction = 0.1;
+  FolderPreprocess preprocess = FolderPreprocess::kResize;
   std::vector<int64_t> image_size = {28, 28};  // [height, width]
   int64_t channels = 1;
   double test_fraction = 0.2;

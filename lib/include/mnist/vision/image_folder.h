@@ -7,8 +7,8 @@
 // Class names are the folder names, sorted (byte order, as torchvision); a class is the union of
 // the two splits' folders. Files are any image type image_io.h reads, in any size, gray or colour,
 // found recursively below each class folder; hidden files and other extensions are ignored. Each
-// image becomes what the model takes by resize_preprocess (preprocess.h): data.channels,
-// data.image_size.
+// image becomes what the model takes by folder_preprocess (preprocess.h): data.preprocess (the
+// whole image resized, or the digit found and framed as MNIST's), data.channels, data.image_size.
 //
 // Decoding happens once: the decoded tensor is kept in a cache file (data.cache_dir) named by the
 // folder and the reading options, and valid while the folder's listing (every file's path, size
@@ -30,6 +30,7 @@ namespace mnist::vision {
 /// How images are read: the model's input geometry and the data.* reading options.
 struct FolderOptions {
   int64_t height = 28, width = 28, channels = 1;
+  bool digit = false;  // data.preprocess "digit"
   bool skip_bad = false;
   bool cache = true;
   std::string cache_dir;  // empty: default_cache_dir()
@@ -54,6 +55,10 @@ std::vector<std::string> class_folders(const std::string& root);
 /// Classes without a folder, or with an empty one, get no images.
 FolderImages read_image_folder(const std::string& root, const std::vector<std::string>& class_names,
                                const FolderOptions& options);
+
+/// The validation split's size for a folder of `training_images`: data.val_size, or with -1
+/// data.val_fraction of them (rounded down, at least one when the fraction is above 0).
+int64_t validation_size(const DataConfig& data, int64_t training_images);
 
 /// The three splits of config.data: an image folder (as above: class names from the folders,
 /// per-channel normalisation from the training split), or an IDX set (data/dataset.h's

@@ -97,6 +97,14 @@ at::Tensor digits_to_tensor(const std::vector<cv::Mat>& digits);
 /// growing). -> CV_8UC1 or CV_8UC3 (BGR).
 cv::Mat resize_preprocess(const cv::Mat& image, int channels, int height, int width);
 
+/// How an image-folder data set reads each image (data.preprocess), and so how images are given to
+/// a model trained on one: with `digit`, the digit is found and framed as preprocess_digit does
+/// (MNIST's framing; `ink_box`, when given, receives where it was found), and its 28x28 input is
+/// brought to `channels` and height x width by resize_preprocess; without, resize_preprocess of
+/// the whole image. DataError "<name>: no digit found ..." for a blank image with `digit`.
+cv::Mat folder_preprocess(const cv::Mat& image, const std::string& name, bool digit, int channels,
+                          int height, int width, cv::Rect* ink_box = nullptr);
+
 /// Equal-sized CV_8UC1 or CV_8UC3 (BGR) images -> uint8 tensor [B, H, W] or [B, H, W, 3] (RGB),
 /// copied: what to_model_input takes.
 at::Tensor images_to_tensor(const std::vector<cv::Mat>& images);
