@@ -269,8 +269,7 @@ const std::vector<Key>& keys() {
               "training images held out for validation by a seeded split; 0 for none; -1: 5000 "
               "for the IDX sets (resolved when the config is read), `data.val_fraction` of the "
               "training images for `folder`"),
-      number("data.val_fraction", at(&Config::data, &DataConfig::val_fraction),
-             {0, 1, true, false},
+      number("data.val_fraction", at(&Config::data, &DataConfig::val_fraction), {0, 1, true, false},
              "`folder` with `data.val_size` -1: the share of the training images held out for "
              "validation (rounded down; at least one image when above 0)"),
       choice("data.preprocess", at(&Config::data, &DataConfig::preprocess),
@@ -506,8 +505,8 @@ void check_rules(Config& c) {
   if (c.data.val_size == -1 && c.data.dataset != DatasetName::kFolder) {
     c.data.val_size = kIdxValidationImages;
   }
-  const bool no_validation = c.data.val_size == 0 ||
-                             (c.data.val_size == -1 && c.data.val_fraction == 0.0);
+  const bool no_validation =
+      c.data.val_size == 0 || (c.data.val_size == -1 && c.data.val_fraction == 0.0);
   if (no_validation) {
     if (c.early_stopping.patience > 0)
       fail("early_stopping.patience", "needs a validation split (data.val_size > 0)");
