@@ -69,8 +69,9 @@ std::vector<uint8_t> photo(int width, int height) {
     for (int x = 0; x < width; ++x) {
       const double t = 0.5 * (static_cast<double>(x) / width + static_cast<double>(y) / height);
       const double light = 235 - 90 * t;
-      row[x] = cv::Vec3b(cv::saturate_cast<uint8_t>(light * 0.92),
-                         cv::saturate_cast<uint8_t>(light * 0.97), cv::saturate_cast<uint8_t>(light));
+      row[x] =
+          cv::Vec3b(cv::saturate_cast<uint8_t>(light * 0.92),
+                    cv::saturate_cast<uint8_t>(light * 0.97), cv::saturate_cast<uint8_t>(light));
     }
   }
   write_digit(img, "5", cv::Scalar(70, 40, 30));
@@ -163,11 +164,10 @@ std::string stage_table(const std::vector<StageRow>& rows) {
       "total ms | digit |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   char line[512];
   for (const auto& r : rows) {
-    std::snprintf(line, sizeof line,
-                  "| %s | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %d |\n",
-                  r.image.c_str(), r.route.c_str(), r.decode_ms, r.stages.resize,
-                  r.stages.background, r.stages.threshold, r.stages.crop, r.inference_ms,
-                  r.total_ms, r.digit);
+    std::snprintf(
+        line, sizeof line, "| %s | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %d |\n",
+        r.image.c_str(), r.route.c_str(), r.decode_ms, r.stages.resize, r.stages.background,
+        r.stages.threshold, r.stages.crop, r.inference_ms, r.total_ms, r.digit);
     out += line;
   }
   return out;
