@@ -330,7 +330,9 @@ TEST(Preprocess, CleanRouteGivesTheRobustRoutesInput) {
       worst = std::max(worst, d);
       sum += d;
       ++compared;
-      if (style == "clean") EXPECT_EQ(d, 0.0) << "an MNIST crop is a fixed point on both routes";
+      if (style == "clean") {
+        EXPECT_EQ(d, 0.0) << "an MNIST crop is a fixed point on both routes";
+      }
       EXPECT_LE(std::abs(chosen.ink_box.x - robust.ink_box.x), 3 + u.image.cols / 80) << style;
     }
   }
