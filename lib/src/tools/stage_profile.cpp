@@ -44,17 +44,24 @@ void write_digit(cv::Mat& img, const std::string& text, const cv::Scalar& ink) {
   cv::putText(img, text, at, cv::FONT_HERSHEY_SIMPLEX, scale, ink, thickness, cv::LINE_AA);
 }
 
+/// Sensor noise: Gaussian with deviation `sigma` (grey levels) added to every channel of an 8-bit
+/// image, seeded, saturated.
+void add_noise(cv::Mat& img, double sigma, uint64_t seed) {
+  const int type = CV_MAKETYPE(CV_16S, img.channels());
+  cv::Mat noise(img.size(), type);
+  cv::RNG rng(seed);
+  rng.fill(noise, cv::RNG::NORMAL, 0, sigma);
+  cv::Mat noisy;
+  img.convertTo(noisy, type);
+  noisy += noise;
+  noisy.convertTo(img, img.type());
+}
+
 /// A flatbed scan: 1000x1000 gray, white paper with a little sensor noise, a dark 3.
 std::vector<uint8_t> scan() {
   cv::Mat img(1000, 1000, CV_8UC1, cv::Scalar(238));
   write_digit(img, "3", cv::Scalar(35));
-  cv::Mat noise(img.size(), CV_16S);
-  cv::RNG rng(7);
-  rng.fill(noise, cv::RNG::NORMAL, 0, 1.0);
-  cv::Mat noisy;
-  img.convertTo(noisy, CV_16S);
-  noisy += noise;
-  noisy.convertTo(img, CV_8U);
+  add_noise(img, 1.0, 7);
   std::vector<uint8_t> out;
   cv::imencode(".png", img, out);
   return out;
@@ -75,13 +82,7 @@ std::vector<uint8_t> photo(int width, int height) {
     }
   }
   write_digit(img, "5", cv::Scalar(70, 40, 30));
-  cv::Mat noise(img.size(), CV_16SC3);
-  cv::RNG rng(11);
-  rng.fill(noise, cv::RNG::NORMAL, 0, 6.0);
-  cv::Mat noisy;
-  img.convertTo(noisy, CV_16SC3);
-  noisy += noise;
-  noisy.convertTo(img, CV_8UC3);
+  add_noise(img, 6.0, 11);
   std::vector<uint8_t> out;
   cv::imencode(".jpg", img, out, {cv::IMWRITE_JPEG_QUALITY, 90});
   return out;

@@ -56,20 +56,14 @@ constexpr double kCoreQuantile = 0.9;
 constexpr double kNoiseFloors = 3.0;
 // A core already above 95% with no measurable noise is an MNIST crop at full scale: kept as it is.
 constexpr double kFullScaleCore = 0.95;
-// The robust route fits the background surface on a copy reduced to this longer side and
-// evaluates it at the working size. (128 was tried: 1.9x faster background stage on a 512 px
-// photo, but the noisy styles of the user-image set moved; kept at the working size until that is
-// measured on more than one model.)
-constexpr int kBackgroundSide = kWorkSide;
-// The clean route (see preprocess.h): its working size, and its test. The border ring (as above)
+// The clean route (see preprocess.h): its test. The border ring (as above)
 // must lie within kCleanLevels grey levels (of 255) of its median for kCleanBorderShare of its
 // pixels, with a noise (MAD) of at most kCleanNoise levels; the channels of a colour image must
 // agree within kCleanLevels for all but kCleanColourShare of the pixels; of the pixels off the
 // background, at least kCleanOneSide must be on the side of the ink (darker or lighter); and the
 // background must cover at least kCleanPaperShare of the image.
-// (A smaller working size makes the route several times faster again, but 256 px lost 0.2 to 0.6
-// points on seven styles of the user-image set at 1000 images per style: kept at the robust size.)
-constexpr int kCleanSide = kWorkSide;
+// It works at the robust route's working size: a smaller one (256 px) made it several times faster
+// again but lost 0.2 to 0.6 points on seven styles of the user-image set at 1000 images per style.
 constexpr int kCleanLevels = 12;
 constexpr double kCleanBorderShare = 0.9;
 constexpr double kCleanNoise = 1.0;
@@ -252,39 +246,24 @@ InkMap ink_from_colour(const cv::Mat& f) {
   cv::split(f, planes);
   const int h = f.rows;
   const int w = f.cols;
-  // The surface is fitted on a reduced copy (area averages: the paper's light, less noise).
-  std::vector<cv::Mat> small = planes;
-  if (std::max(h, w) > kBackgroundSide) {
-    const double s = static_cast<double>(kBackgroundSide) / std::max(h, w);
-    const cv::Size size(std::max(1, static_cast<int>(std::lround(w * s))),
-                        std::max(1, static_cast<int>(std::lround(h * s))));
-    for (auto& p : small) cv::resize(p, p, size, 0, 0, cv::INTER_AREA);
-  }
-  const int sh = small[0].rows;
-  const int sw = small[0].cols;
   // Start from the median colour of the border ring: the paper, whatever the digit does inside.
-  const int ring = std::max(1, static_cast<int>(std::lround(kBorderShare * std::min(sh, sw))));
-  cv::Mat border(sh, sw, CV_8U, cv::Scalar(255));
-  border(cv::Rect(ring, ring, std::max(0, sw - 2 * ring), std::max(0, sh - 2 * ring))) = 0;
-  std::vector<Surface> fit(planes.size());
+  const int ring = std::max(1, static_cast<int>(std::lround(kBorderShare * std::min(h, w))));
+  cv::Mat border(h, w, CV_8U, cv::Scalar(255));
+  border(cv::Rect(ring, ring, std::max(0, w - 2 * ring), std::max(0, h - 2 * ring))) = 0;
   std::vector<cv::Mat> bg;
-  for (size_t c = 0; c < small.size(); ++c) {
-    fit[c].level = quantile(small[c], 0.5, border);
-    bg.push_back(eval_surface(fit[c], sh, sw));
+  for (const auto& p : planes) {
+    Surface level;
+    level.level = quantile(p, 0.5, border);
+    bg.push_back(eval_surface(level, h, w));
   }
   // Refit a smooth surface to the pixels that look like background: each time the 60% closest to
   // the current surface (ink covers far less of an image of one digit), so the fit moves from the
   // border's colour to the page's real light and never learns the ink itself.
   for (int iter = 0; iter < kBackgroundRefits; ++iter) {
-    const cv::Mat r = residual(small, bg);
+    const cv::Mat r = residual(planes, bg);
     const cv::Mat use = r <= quantile(r, kBackgroundShare);
-    for (size_t c = 0; c < small.size(); ++c) {
-      fit[c] = fit_surface(small[c], use);
-      bg[c] = eval_surface(fit[c], sh, sw);
-    }
-  }
-  if (sh != h || sw != w) {
-    for (size_t c = 0; c < planes.size(); ++c) bg[c] = eval_surface(fit[c], h, w);
+    for (size_t c = 0; c < planes.size(); ++c)
+      bg[c] = eval_surface(fit_surface(planes[c], use), h, w);
   }
   // The ink direction: the mean difference from the background of the pixels that differ most.
   std::vector<cv::Mat> diff(planes.size());
@@ -318,25 +297,15 @@ InkMap ink_from_colour(const cv::Mat& f) {
   return ink;
 }
 
-/// The clean route's ink map (see preprocess.h), at its working size (`*scale` from the input), or
-/// nothing when `image` does not pass the clean test.
-std::optional<InkMap> clean_ink(const cv::Mat& image, double* scale) {
+/// The clean route's ink map (see preprocess.h) of `image`, already at the working size
+/// (reduce_to_working_size), or nothing when it does not pass the clean test.
+std::optional<InkMap> clean_ink(const cv::Mat& image) {
   const int channels = image.channels();
   if (plain_paths() || (image.depth() != CV_8U && image.depth() != CV_16U) ||
       (channels != 1 && channels != 3 && channels != 4)) {
     return std::nullopt;
   }
-  // Reduced by a whole factor (the image cropped to a multiple of it first: at most factor - 1
-  // pixels at the right and bottom edges), which OpenCV's area resize does as plain block means.
   cv::Mat img = image;
-  const int factor = (std::max(img.rows, img.cols) + kCleanSide - 1) / kCleanSide;
-  *scale = 1.0 / factor;
-  if (factor > 1) {
-    const cv::Size size(std::max(1, img.cols / factor), std::max(1, img.rows / factor));
-    const cv::Rect whole(0, 0, std::min(img.cols, size.width * factor),
-                         std::min(img.rows, size.height * factor));
-    cv::resize(img(whole), img, size, 0, 0, cv::INTER_AREA);
-  }
   if (img.depth() == CV_16U) img.convertTo(img, CV_8U, 1.0 / 257);
   cv::Mat gray = img;
   if (channels > 1) {
@@ -538,30 +507,37 @@ cv::Mat centre_in_frame(const cv::Mat& patch, const cv::Point* keep, bool by_mas
   return out;
 }
 
-/// The input at the robust route's working size, as float in [0, 1]. 8- and 16-bit images larger
-/// than it are reduced before they become float (no float copy at full size), by a whole factor
-/// (cropped to a multiple of it first: OpenCV's area resize then takes plain block means); other
-/// depths become float first.
-cv::Mat working_float(const cv::Mat& image, double* scale) {
+/// 8- and 16-bit images larger than the working size, reduced to it by a whole factor (cropped to
+/// a multiple of it first: at most factor - 1 pixels at the right and bottom edges; OpenCV's area
+/// resize then takes plain block means), `*scale` set to 1 / factor; others as they are, scale 1.
+/// Both routes start from this one reduction.
+cv::Mat reduce_to_working_size(const cv::Mat& image, double* scale) {
   *scale = 1.0;
   const int longer = std::max(image.rows, image.cols);
-  if (longer <= kWorkSide) return to_unit_float(image);
-  if (image.depth() == CV_8U || image.depth() == CV_16U) {
-    const int factor = (longer + kWorkSide - 1) / kWorkSide;
-    *scale = 1.0 / factor;
-    const cv::Size size(std::max(1, image.cols / factor), std::max(1, image.rows / factor));
-    const cv::Rect whole(0, 0, std::min(image.cols, size.width * factor),
-                         std::min(image.rows, size.height * factor));
-    cv::Mat img;
-    cv::resize(image(whole), img, size, 0, 0, cv::INTER_AREA);
-    return to_unit_float(img);
-  }
-  *scale = static_cast<double>(kWorkSide) / longer;
+  if (longer <= kWorkSide || (image.depth() != CV_8U && image.depth() != CV_16U)) return image;
+  const int factor = (longer + kWorkSide - 1) / kWorkSide;
+  *scale = 1.0 / factor;
+  const cv::Size size(std::max(1, image.cols / factor), std::max(1, image.rows / factor));
+  const cv::Rect whole(0, 0, std::min(image.cols, size.width * factor),
+                       std::min(image.rows, size.height * factor));
+  cv::Mat out;
+  cv::resize(image(whole), out, size, 0, 0, cv::INTER_AREA);
+  return out;
+}
+
+/// The robust route's input as float in [0, 1] at the working size: `image` from
+/// reduce_to_working_size, so only other depths can still be larger (reduced here, as float;
+/// `*scale` multiplied accordingly).
+cv::Mat working_float(const cv::Mat& image, double* scale) {
+  cv::Mat f = to_unit_float(image);
+  const int longer = std::max(image.rows, image.cols);
+  if (longer <= kWorkSide) return f;
+  const double s = static_cast<double>(kWorkSide) / longer;
+  *scale *= s;
   // At least one pixel each way: a very long, thin image's short side would round to none (found
   // by fuzzing: tests/fuzz/regressions/image/).
-  const cv::Size size(std::max(1, static_cast<int>(std::lround(image.cols * *scale))),
-                      std::max(1, static_cast<int>(std::lround(image.rows * *scale))));
-  cv::Mat f = to_unit_float(image);
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(image.cols * s))),
+                      std::max(1, static_cast<int>(std::lround(image.rows * s))));
   cv::resize(f, f, size, 0, 0, cv::INTER_AREA);
   return f;
 }
@@ -594,8 +570,10 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name, con
   PreprocessProfile times;
   auto clock = ProfileClock::now();
   double scale = 1.0;
+  const cv::Mat reduced = reduce_to_working_size(image, &scale);
+  times.resize = lap(&clock);
   std::optional<InkMap> clean;
-  if (route == Route::kChoose) clean = clean_ink(image, &scale);
+  if (route == Route::kChoose) clean = clean_ink(reduced);
   const bool clean_route = clean.has_value();
   InkMap ink;
   bool transparent = false;
@@ -603,7 +581,7 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name, con
     ink = std::move(*clean);
     times.background = lap(&clock);  // the test and the ink map are one pass
   } else {
-    cv::Mat f = working_float(image, &scale);
+    cv::Mat f = working_float(reduced, &scale);
     const int channels = f.channels();
     if (channels == 2 || channels == 4) {
       std::vector<cv::Mat> planes;
@@ -620,7 +598,7 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name, con
         cv::merge(planes, f);
       }
     }
-    times.resize = lap(&clock);
+    times.resize += lap(&clock);  // (with the failed clean test, a pass over the reduced image)
     if (!transparent) ink = ink_from_colour(f);
     times.background = lap(&clock);
   }

@@ -20,16 +20,16 @@
 // An MNIST-style crop passes through unchanged in effect: its background is exactly black, its
 // longer side is already 20 px (not resampled) and its mass is already centred.
 //
-// Two routes to the ink map (steps 1-3), chosen per image by a cheap test:
+// Two routes to the ink map (steps 1-3), chosen per image by a cheap test, both from one reduction
+// to the working size (512 px; 8- and 16-bit inputs reduced by a whole factor before anything
+// else):
 //   - the clean route, for images that are already clean (canvas drawings, scans, MNIST crops): 8
 //     or 16 bits, gray (or colour whose channels agree), opaque, a uniform background (the border
 //     ring within a few grey levels of its median, little noise) and ink on one side of it. It
-//     works in 8 bits at a reduced working size, and the background is that one level (found from
-//     histograms): no surface fit, no float copy of the input.
+//     works in 8 bits, and the background is that one level (found from histograms): no surface
+//     fit, no float copy of the input.
 //   - the robust route (every other image, and every image with MNIST_PLAIN set): the surface fit
-//     above, on a float image at the robust working size. The surface is fitted on a further
-//     reduced copy and evaluated at the working size; large 8-bit inputs are reduced before they
-//     become float.
+//     above, on a float copy at the working size.
 // Steps 4-5 are the same for both.
 
 #include <string>
