@@ -17,6 +17,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/tools/userset.h"
+#include "mnist/vision/image_io.h"
+#include "mnist/vision/preprocess.h"
 #include "support.h"
 
 namespace mnist {
@@ -159,6 +161,46 @@ TEST_F(Predict, SaveInputWritesTheModelsView) {
     EXPECT_EQ(seen.size(), cv::Size(28, 28));
     EXPECT_EQ(seen.at<uint8_t>(0, 0), 0);  // bright digit on black, as in training
   }
+}
+
+// mnist-predict decodes a large JPEG photo reduced (libjpeg's DCT scaling, chosen from the header:
+// a 4000x3000 photo at 1/4), as the web server does: the model's input is the reduced decode's,
+// and it differs from the full decode's by little.
+TEST_F(Predict, LargeJpegPhotosAreDecodedReduced) {
+  testing::TempDir tmp;
+  cv::Mat photo(3000, 4000, CV_8UC3);
+  cv::RNG rng(11);
+  for (int y = 0; y < photo.rows; ++y) {
+    auto* row = photo.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < photo.cols; ++x) {
+      const int base = 205 + 25 * x / photo.cols - 15 * y / photo.rows + rng.uniform(-6, 7);
+      row[x] = cv::Vec3b(static_cast<uint8_t>(base - 12), static_cast<uint8_t>(base - 5),
+                         static_cast<uint8_t>(base));
+    }
+  }
+  cv::circle(photo, {2000, 1500}, 700, cv::Scalar(50, 40, 35), 120);
+  cv::line(photo, {2000, 800}, {2000, 2200}, cv::Scalar(50, 40, 35), 90);
+  const std::string file = tmp / "photo.jpg";
+  cv::imwrite(file, photo, {cv::IMWRITE_JPEG_QUALITY, 90});
+  const std::string out_dir = tmp / "seen";
+  const auto r = testing::run_command(
+      predict("--no-window --json --save-input " + quote(out_dir) + " " + quote(file)));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u);
+  expect_prediction(lines[0]);
+  const cv::Mat seen = cv::imread(lines[0]["input_image"].get<std::string>(), cv::IMREAD_UNCHANGED);
+  int reduction = 0;
+  const cv::Mat reduced = vision::read_image(file, vision::digit_decode_limits(), &reduction);
+  EXPECT_EQ(reduction, 4);
+  EXPECT_EQ(reduced.size(), cv::Size(1000, 750));
+  const cv::Mat from_reduced = vision::preprocess_digit(reduced, "reduced").digit;
+  const cv::Mat from_full = vision::preprocess_digit(vision::read_image(file), "full").digit;
+  EXPECT_EQ(cv::norm(seen, from_reduced, cv::NORM_INF), 0) << "not the reduced decode's input";
+  EXPECT_GT(cv::norm(from_full, from_reduced, cv::NORM_INF), 0)
+      << "the two decodes give the same input: this test cannot tell them apart";
+  EXPECT_LT(cv::norm(from_full, from_reduced, cv::NORM_L1) / 784, 3.0)
+      << "mean difference of the 28x28 inputs (0..255)";
 }
 
 // SIGTERM in the middle of a long --save-input batch: exit 143 at once, every saved image whole,

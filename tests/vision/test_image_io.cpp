@@ -136,9 +136,10 @@ TEST(ImageIo, SizeLimitsAreCheckedInTheHeader) {
   }
 }
 
-// The web server's decoding (DecodeLimits): JPEG photos reduced by libjpeg's DCT scaling as far as
-// their longer side stays at least `reduce_to`, other formats never; the pixel limit counts the
-// decoded image; and the reduced photo gives the model the same digit as the full one.
+// The digit pipeline's decoding (DecodeLimits, digit_decode_limits: the web server and
+// mnist-predict): JPEG photos reduced by libjpeg's DCT scaling as far as their longer side stays at
+// least `reduce_to`, other formats never; the pixel limit counts the decoded image; and the reduced
+// photo gives the model the same digit as the full one.
 TEST(ImageIo, LargeJpegPhotosAreDecodedReducedAndGiveTheSameDigit) {
   const DecodeLimits web{12'000'000, 1024};
   EXPECT_EQ(decode_reduction({"JPEG", 6000, 4000}, web), 4);  // 1500 x 1000
@@ -147,7 +148,9 @@ TEST(ImageIo, LargeJpegPhotosAreDecodedReducedAndGiveTheSameDigit) {
   EXPECT_EQ(decode_reduction({"JPEG", 2047, 1000}, web), 1);
   EXPECT_EQ(decode_reduction({"JPEG", 20000, 9000}, web), 8);
   EXPECT_EQ(decode_reduction({"PNG", 6000, 4000}, web), 1);
-  EXPECT_EQ(decode_reduction({"JPEG", 6000, 4000}, DecodeLimits()), 1);  // mnist-predict's
+  EXPECT_EQ(decode_reduction({"JPEG", 6000, 4000}, DecodeLimits()), 1);  // the naive pipeline's
+  EXPECT_EQ(decode_reduction({"JPEG", 4000, 3000}, digit_decode_limits()), 4);  // 1000 x 750
+  EXPECT_EQ(decode_reduction({"JPEG", 1023, 1000}, digit_decode_limits()), 1);
 
   // A 4000x3000 phone-style photo: lit unevenly, paper texture, a dark 7.
   cv::Mat photo(3000, 4000, CV_8UC3);

@@ -237,7 +237,8 @@ FolderImages decode(const std::vector<File>& files, const FolderOptions& o) {
     for (int64_t i = next++; i < n; i = next++) {
       const auto& f = files[static_cast<size_t>(i)];
       try {
-        const cv::Mat image = read_image(f.path);
+        // Digit folders: a large JPEG decoded reduced, as mnist-predict decodes it.
+        const cv::Mat image = read_image(f.path, o.digit ? digit_decode_limits() : DecodeLimits());
         const cv::Mat input =
             folder_preprocess(image, f.path, o.digit, static_cast<int>(o.channels),
                               static_cast<int>(o.height), static_cast<int>(o.width));

@@ -280,10 +280,10 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name,
   return img;
 }
 
-cv::Mat read_image(const std::string& path) {
+cv::Mat read_image(const std::string& path, const DecodeLimits& limits, int* reduction) {
   auto bytes = read_file_bytes(path, kMaxImageFileBytes);  // io/files.h
   if (bytes.empty()) fail(path, "empty file");
-  return decode_image(bytes, path);
+  return decode_image(bytes, path, limits, reduction);
 }
 
 bool has_image_extension(const std::string& path) {

@@ -90,7 +90,14 @@ ImageResult predict_file(const Predictor& predictor, const std::string& path, Pi
     if (fs::is_directory(path, ec) && !has_image_extension(path)) {
       throw DataError(path + ": is a folder without image files (.png .jpg .bmp .tif .webp .pgm)");
     }
-    return predict_image(predictor, read_image(path), path, pipeline);
+    // The digit pipeline analyses a large image at kWorkingSide: a large JPEG is decoded reduced.
+    // A model that resizes the whole image (the naive pipeline, a resize folder) gets all of it.
+    const bool resize_folder = predictor.info().name == dataset_info(DatasetName::kFolder).name &&
+                               predictor.config().data.preprocess != FolderPreprocess::kDigit;
+    const bool whole = pipeline == Pipeline::kNaive || resize_folder;
+    return predict_image(predictor,
+                         read_image(path, whole ? DecodeLimits() : digit_decode_limits()), path,
+                         pipeline);
   } catch (const DataError& e) {
     ImageResult r;
     r.path = path;

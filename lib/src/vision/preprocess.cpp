@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cfloat>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -16,7 +17,6 @@
 namespace mnist::vision {
 namespace {
 
-constexpr int kWorkSide = 512;           // larger images are analysed at this longer side
 constexpr double kMinContrast = 0.04;    // ink must differ from the background by 4% of full scale
 constexpr double kMinSignalToNoise = 6;  // ... and by six noise deviations
 constexpr double kSpeckShare = 0.08;     // components smaller than this share of the largest go
@@ -70,6 +70,74 @@ constexpr double kCleanNoise = 1.0;
 constexpr double kCleanColourShare = 0.005;
 constexpr double kCleanOneSide = 0.98;
 constexpr double kCleanPaperShare = 0.4;
+
+/// The Gaussian's sigma that smooths an ink map of longer side `side` before thresholding (0:
+/// none).
+double smooth_sigma(int side) {
+  return side >= kSmoothFromSide ? std::max(kMinSmoothSigma, side / kSmoothSidePerSigma) : 0.0;
+}
+
+/// How far the kept region grows around the thresholded strokes, in pixels.
+int grow_of(int side) {
+  return std::max(kMinGrow, side / kGrowSidePerPixel);
+}
+
+/// How far the threshold stage reaches from a pixel: the smoothing kernel's radius (OpenCV's size
+/// for float images: 8 sigma + 1, odd), the growth, and one more.
+int reach(int side) {
+  const double sigma = smooth_sigma(side);
+  const int radius = sigma > 0 ? (cvRound(sigma * 8 + 1) | 1) / 2 : 0;
+  return radius + grow_of(side) + 1;
+}
+
+/// Otsu's threshold over a 256-bin histogram: the bin that maximises the between-class variance
+/// (OpenCV's THRESH_OTSU, computed the same way, from a histogram this code builds).
+int otsu_threshold(const std::array<int64_t, 256>& hist) {
+  int64_t total = 0;
+  double mu = 0;
+  for (int i = 0; i < 256; ++i) {
+    total += hist[static_cast<size_t>(i)];
+    mu += i * static_cast<double>(hist[static_cast<size_t>(i)]);
+  }
+  if (total == 0) return 0;
+  const double scale = 1.0 / static_cast<double>(total);
+  mu *= scale;
+  double mu1 = 0, q1 = 0, max_sigma = 0;
+  int max_val = 0;
+  for (int i = 0; i < 256; ++i) {
+    const double p_i = static_cast<double>(hist[static_cast<size_t>(i)]) * scale;
+    mu1 *= q1;
+    q1 += p_i;
+    const double q2 = 1.0 - q1;
+    if (std::min(q1, q2) < FLT_EPSILON || std::max(q1, q2) > 1.0 - FLT_EPSILON) continue;
+    mu1 = (mu1 + i * p_i) / q1;
+    const double mu2 = (mu - q1 * mu1) / q2;
+    const double sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2);
+    if (sigma > max_sigma) {
+      max_sigma = sigma;
+      max_val = i;
+    }
+  }
+  return max_val;
+}
+
+/// Adds the values of a CV_8UC1 image (or view) to `hist` (four partial counts, so that runs of
+/// equal values do not wait on one counter).
+void add_histogram(const cv::Mat& m, std::array<int64_t, 256>* hist) {
+  std::array<std::array<int32_t, 256>, 4> part{};
+  for (int y = 0; y < m.rows; ++y) {
+    const uint8_t* row = m.ptr<uint8_t>(y);
+    int x = 0;
+    for (; x + 4 <= m.cols; x += 4) {
+      ++part[0][row[x]];
+      ++part[1][row[x + 1]];
+      ++part[2][row[x + 2]];
+      ++part[3][row[x + 3]];
+    }
+    for (; x < m.cols; ++x) ++part[0][row[x]];
+  }
+  for (size_t i = 0; i < 256; ++i) (*hist)[i] += part[0][i] + part[1][i] + part[2][i] + part[3][i];
+}
 
 /// Any depth -> float in [0, 1], channels kept.
 cv::Mat to_unit_float(const cv::Mat& img) {
@@ -235,7 +303,11 @@ cv::Mat residual(const std::vector<cv::Mat>& planes, const std::vector<cv::Mat>&
 }
 
 struct InkMap {
-  cv::Mat v;          // ink strength >= 0, background about 0
+  cv::Mat v;        // ink strength >= 0 over `region`, background about 0
+  cv::Rect region;  // where `v` lies in the working image (empty: all of it)
+  // The clean route's map covers only the ink's neighbourhood: outside `region` every pixel is
+  // within kCleanLevels of the paper, and outside[l] of them are l grey levels off it.
+  std::array<int64_t, kCleanLevels + 1> outside{};
   float noise = 0;    // standard deviation of the background along the ink direction
   bool dark = false;  // ink darker than the background
 };
@@ -298,8 +370,9 @@ InkMap ink_from_colour(const cv::Mat& f) {
 }
 
 /// The clean route's ink map (see preprocess.h) of `image`, already at the working size
-/// (reduce_to_working_size), or nothing when it does not pass the clean test.
-std::optional<InkMap> clean_ink(const cv::Mat& image) {
+/// (reduce_to_working_size), or nothing when it does not pass the clean test. With
+/// `neighbourhood`, the map covers only the ink's neighbourhood (InkMap::region).
+std::optional<InkMap> clean_ink(const cv::Mat& image, bool neighbourhood) {
   const int channels = image.channels();
   if (plain_paths() || (image.depth() != CV_8U && image.depth() != CV_16U) ||
       (channels != 1 && channels != 3 && channels != 4)) {
@@ -310,20 +383,21 @@ std::optional<InkMap> clean_ink(const cv::Mat& image) {
   cv::Mat gray = img;
   if (channels > 1) {
     // Opaque (transparency has its own route), and the channels agree: gray ink on gray paper.
-    int64_t coloured = 0;
-    int lowest_alpha = 255;
-    for (int y = 0; y < img.rows; ++y) {
-      const uint8_t* p = img.ptr<uint8_t>(y);
-      for (int x = 0; x < img.cols; ++x, p += channels) {
-        const int lo = std::min({p[0], p[1], p[2]});
-        const int hi = std::max({p[0], p[1], p[2]});
-        coloured += hi - lo > kCleanLevels;
-        if (channels == 4) lowest_alpha = std::min(lowest_alpha, static_cast<int>(p[3]));
-      }
+    std::vector<cv::Mat> planes;
+    cv::split(img, planes);
+    if (channels == 4) {
+      double lowest_alpha = 0;
+      cv::minMaxLoc(planes[3], &lowest_alpha);
+      if (lowest_alpha < 250) return std::nullopt;
     }
-    if (lowest_alpha < 250 || coloured > kCleanColourShare * static_cast<double>(img.total())) {
-      return std::nullopt;
-    }
+    cv::Mat spread, other;  // the largest difference between two channels
+    cv::absdiff(planes[0], planes[1], spread);
+    cv::absdiff(planes[1], planes[2], other);
+    cv::max(spread, other, spread);
+    cv::absdiff(planes[0], planes[2], other);
+    cv::max(spread, other, spread);
+    const int coloured = cv::countNonZero(spread > kCleanLevels);
+    if (coloured > kCleanColourShare * static_cast<double>(img.total())) return std::nullopt;
     cv::cvtColor(img, gray, channels == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
   }
   const int h = gray.rows;
@@ -331,13 +405,14 @@ std::optional<InkMap> clean_ink(const cv::Mat& image) {
   // Histograms of the border ring (the paper) and of the whole image.
   const int ring = std::max(1, static_cast<int>(std::lround(kBorderShare * std::min(h, w))));
   std::array<int64_t, 256> edge{}, all{};
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* row = gray.ptr<uint8_t>(y);
-    const bool band = y < ring || y >= h - ring;
-    for (int x = 0; x < w; ++x) {
-      ++all[row[x]];
-      if (band || x < ring || x >= w - ring) ++edge[row[x]];
-    }
+  add_histogram(gray, &all);
+  if (2 * ring >= h || 2 * ring >= w) {
+    edge = all;
+  } else {
+    add_histogram(gray.rowRange(0, ring), &edge);
+    add_histogram(gray.rowRange(h - ring, h), &edge);
+    add_histogram(gray(cv::Rect(0, ring, ring, h - 2 * ring)), &edge);
+    add_histogram(gray(cv::Rect(w - ring, ring, ring, h - 2 * ring)), &edge);
   }
   auto median_of = [](const std::array<int64_t, 256>& hist, int64_t total) {
     int64_t seen = 0;
@@ -378,60 +453,119 @@ std::optional<InkMap> clean_ink(const cv::Mat& image) {
   } else {
     cv::subtract(gray, cv::Scalar(paper), d);
   }
-  d.convertTo(ink.v, CV_32F, 1.0 / 255);
   ink.noise = static_cast<float>(kMadToSigma * mad / 255);
+  if (neighbourhood) {
+    // The box of the pixels more than kCleanLevels off the paper, widened by what the threshold
+    // stage reaches from them (its smoothing and its growth): the stage sees nothing else.
+    const cv::Rect ink_box = cv::boundingRect(d > kCleanLevels);
+    if (!ink_box.empty()) {
+      const int m = reach(std::max(h, w));
+      const cv::Rect region =
+          cv::Rect(ink_box.x - m, ink_box.y - m, ink_box.width + 2 * m, ink_box.height + 2 * m) &
+          cv::Rect(0, 0, w, h);
+      if (region.area() < static_cast<int64_t>(w) * h) {
+        ink.region = region;
+        std::array<int64_t, 256> inside{};
+        add_histogram(d(region), &inside);
+        for (int l = 0; l <= kCleanLevels; ++l) {
+          // The image's pixels l levels off the paper (on either side: the ink map saturates
+          // the other side to 0), less those inside the region.
+          int64_t n = 0;
+          if (l == 0) {
+            for (int i = 0; i < 256; ++i) {
+              if (ink.dark ? i >= paper : i <= paper) n += all[static_cast<size_t>(i)];
+            }
+          } else {
+            const int i = ink.dark ? paper - l : paper + l;
+            if (i >= 0 && i < 256) n = all[static_cast<size_t>(i)];
+          }
+          ink.outside[static_cast<size_t>(l)] = n - inside[static_cast<size_t>(l)];
+        }
+        d = d(region);
+      }
+    }
+  }
+  d.convertTo(ink.v, CV_32F, 1.0 / 255);
   return ink;
 }
 
 /// Keeps the digit's parts of the ink map: Otsu on the smoothed map, connected components, specks
-/// dropped; returns the kept ink with its intensities stretched so the stroke core is 1.
-cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
+/// dropped; returns the kept ink (over ink.region) with its intensities stretched so the stroke
+/// core is 1. `side` is the working image's longer side. Nothing when the map covers only the
+/// ink's neighbourhood and the threshold falls so low that pixels outside it would pass: the
+/// caller then asks for the whole map.
+std::optional<cv::Mat> isolate_digit(const InkMap& ink, int side, const std::string& name) {
   const cv::Mat& v = ink.v;
-  const int side = std::max(v.rows, v.cols);
   cv::Mat smooth = v;
-  if (side >= kSmoothFromSide) {
-    const double sigma = std::max(kMinSmoothSigma, side / kSmoothSidePerSigma);
-    cv::GaussianBlur(v, smooth, cv::Size(), sigma);
-  }
+  const double sigma = smooth_sigma(side);
+  if (sigma > 0) cv::GaussianBlur(v, smooth, cv::Size(), sigma);
   double peak = 0;
   cv::minMaxLoc(smooth, nullptr, &peak);
   if (peak < kMinContrast || peak < kMinSignalToNoise * ink.noise) {
     throw UnusableImage(name + ": no digit found (nothing stands out from the background)");
   }
+  // Otsu's threshold on the smoothed map scaled to 8 bits, the pixels outside the region counted
+  // at their own level.
+  std::array<int64_t, 256> hist{};
   cv::Mat s8;
   smooth.convertTo(s8, CV_8U, 255.0 / peak);
-  cv::Mat mask;
-  const double otsu = cv::threshold(s8, mask, 0, 255, cv::THRESH_OTSU) * peak / 255;
-  const double cut = std::max({otsu, kNoiseCuts * ink.noise, kPeakShareCut * peak});
-  mask = smooth > cut;
-  cv::Mat labels, stats, centroids;
-  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
-  int largest = 0;
-  for (int i = 1; i < n; ++i) largest = std::max(largest, stats.at<int>(i, cv::CC_STAT_AREA));
-  // One pass over the labels with a table of the components kept (not one pass per component).
-  std::vector<uint8_t> kept(static_cast<size_t>(n), 0);
-  for (int i = 1; i < n; ++i) {
-    if (stats.at<int>(i, cv::CC_STAT_AREA) >= kSpeckShare * largest)
-      kept[static_cast<size_t>(i)] = 255;
+  add_histogram(s8, &hist);
+  for (int l = 0; l <= kCleanLevels; ++l) {
+    hist[cv::saturate_cast<uint8_t>(l / peak)] += ink.outside[static_cast<size_t>(l)];
   }
-  cv::Mat keep(v.size(), CV_8U);
-  for (int y = 0; y < v.rows; ++y) {
-    const int* lrow = labels.ptr<int>(y);
-    uint8_t* krow = keep.ptr<uint8_t>(y);
-    for (int x = 0; x < v.cols; ++x) krow[x] = kept[static_cast<size_t>(lrow[x])];
+  const double otsu = otsu_threshold(hist) * peak / 255;
+  const double cut = std::max({otsu, kNoiseCuts * ink.noise, kPeakShareCut * peak});
+  if (!ink.region.empty() && cut * 255 < kCleanLevels) return std::nullopt;
+  const cv::Mat mask = smooth > cut;
+  // Connected components; those smaller than kSpeckShare of the largest are dropped.
+  cv::Mat labels;
+  const int n = cv::connectedComponents(mask, labels, 8, CV_32S);
+  cv::Mat keep = mask;
+  if (n > 2) {
+    std::vector<int64_t> area(static_cast<size_t>(n), 0);
+    for (int y = 0; y < labels.rows; ++y) {
+      const int* lrow = labels.ptr<int>(y);
+      for (int x = 0; x < labels.cols; ++x) ++area[static_cast<size_t>(lrow[x])];
+    }
+    const int64_t largest = *std::max_element(area.begin() + 1, area.end());
+    std::vector<uint8_t> kept(static_cast<size_t>(n), 0);
+    bool all_kept = true;
+    for (size_t i = 1; i < area.size(); ++i) {
+      kept[i] = area[i] >= kSpeckShare * static_cast<double>(largest) ? 255 : 0;
+      all_kept = all_kept && kept[i];
+    }
+    if (!all_kept) {
+      // One pass over the labels with a table of the components kept.
+      keep = cv::Mat(v.size(), CV_8U);
+      for (int y = 0; y < v.rows; ++y) {
+        const int* lrow = labels.ptr<int>(y);
+        uint8_t* krow = keep.ptr<uint8_t>(y);
+        for (int x = 0; x < v.cols; ++x) krow[x] = kept[static_cast<size_t>(lrow[x])];
+      }
+    }
   }
   // The stroke's antialiased edge lies just outside the thresholded core: widen the region a
   // little.
-  const int grow = std::max(kMinGrow, side / kGrowSidePerPixel);
-  cv::dilate(keep, keep,
+  const int grow = grow_of(side);
+  cv::Mat grown;  // (not in place: `keep` may be `mask`, used below)
+  cv::dilate(keep, grown,
              cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * grow + 1, 2 * grow + 1)));
   // Noise below half a grey level is no noise (and an MNIST crop's background is exactly 0).
   const double floor = ink.noise > 0.5 / 255 ? kNoiseFloors * ink.noise : 0.0;
   double core = quantile(v, kCoreQuantile, mask);
   if (floor == 0 && core > kFullScaleCore) core = 1.0;
-  cv::Mat out = (v - floor) / std::max(core - floor, 1e-6);
-  out = cv::min(cv::max(out, 0.0), 1.0);
-  out.setTo(0, keep == 0);
+  // (v - floor) / (core - floor), clamped to [0, 1], where kept; 0 elsewhere.
+  const auto f = static_cast<float>(floor);
+  const auto stretch = static_cast<float>(1.0 / std::max(core - floor, 1e-6));
+  cv::Mat out(v.size(), CV_32F);
+  for (int y = 0; y < v.rows; ++y) {
+    const float* vrow = v.ptr<float>(y);
+    const uint8_t* krow = grown.ptr<uint8_t>(y);
+    float* orow = out.ptr<float>(y);
+    for (int x = 0; x < v.cols; ++x) {
+      orow[x] = krow[x] ? std::min(std::max((vrow[x] - f) * stretch, 0.0F), 1.0F) : 0.0F;
+    }
+  }
   return out;
 }
 
@@ -440,16 +574,16 @@ cv::Mat isolate_digit(const InkMap& ink, const std::string& name) {
 double stroke_width(const cv::Mat& patch) {
   const cv::Mat ink = patch > 0.5;
   const int area = cv::countNonZero(ink);
-  int edges = 0;
-  for (int y = 0; y < ink.rows; ++y) {
-    for (int x = 0; x < ink.cols; ++x) {
-      const bool here = ink.at<uint8_t>(y, x) != 0;
-      const bool right = x + 1 < ink.cols && ink.at<uint8_t>(y, x + 1) != 0;
-      const bool down = y + 1 < ink.rows && ink.at<uint8_t>(y + 1, x) != 0;
-      edges += (here != right) + (here != down) + (here && x == 0) + (here && y == 0);
-    }
-  }
-  return edges > 0 ? 2.0 * area / edges : 0.0;
+  if (area == 0) return 0.0;
+  const int h = ink.rows;
+  const int w = ink.cols;
+  // Changes between horizontal and between vertical neighbours, and the ink on the outer rows and
+  // columns (bordered by no ink).
+  int edges = cv::countNonZero(ink.row(0)) + cv::countNonZero(ink.row(h - 1)) +
+              cv::countNonZero(ink.col(0)) + cv::countNonZero(ink.col(w - 1));
+  if (w > 1) edges += cv::countNonZero(ink.colRange(0, w - 1) != ink.colRange(1, w));
+  if (h > 1) edges += cv::countNonZero(ink.rowRange(0, h - 1) != ink.rowRange(1, h));
+  return 2.0 * area / edges;
 }
 
 /// Brings the stroke width of the ink in `patch` (at its own resolution, to be scaled by `scale`
@@ -514,8 +648,8 @@ cv::Mat centre_in_frame(const cv::Mat& patch, const cv::Point* keep, bool by_mas
 cv::Mat reduce_to_working_size(const cv::Mat& image, double* scale) {
   *scale = 1.0;
   const int longer = std::max(image.rows, image.cols);
-  if (longer <= kWorkSide || (image.depth() != CV_8U && image.depth() != CV_16U)) return image;
-  const int factor = (longer + kWorkSide - 1) / kWorkSide;
+  if (longer <= kWorkingSide || (image.depth() != CV_8U && image.depth() != CV_16U)) return image;
+  const int factor = (longer + kWorkingSide - 1) / kWorkingSide;
   *scale = 1.0 / factor;
   const cv::Size size(std::max(1, image.cols / factor), std::max(1, image.rows / factor));
   const cv::Rect whole(0, 0, std::min(image.cols, size.width * factor),
@@ -531,8 +665,8 @@ cv::Mat reduce_to_working_size(const cv::Mat& image, double* scale) {
 cv::Mat working_float(const cv::Mat& image, double* scale) {
   cv::Mat f = to_unit_float(image);
   const int longer = std::max(image.rows, image.cols);
-  if (longer <= kWorkSide) return f;
-  const double s = static_cast<double>(kWorkSide) / longer;
+  if (longer <= kWorkingSide) return f;
+  const double s = static_cast<double>(kWorkingSide) / longer;
   *scale *= s;
   // At least one pixel each way: a very long, thin image's short side would round to none (found
   // by fuzzing: tests/fuzz/regressions/image/).
@@ -554,6 +688,12 @@ double lap(ProfileClock::time_point* t) {
 
 }  // namespace
 
+DecodeLimits digit_decode_limits() {
+  DecodeLimits limits;
+  limits.reduce_to = kWorkingSide;
+  return limits;
+}
+
 Framing framing_for(const std::string& dataset) {
   Framing f;
   if (dataset == "fashion-mnist") {
@@ -573,7 +713,7 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name, con
   const cv::Mat reduced = reduce_to_working_size(image, &scale);
   times.resize = lap(&clock);
   std::optional<InkMap> clean;
-  if (route == Route::kChoose) clean = clean_ink(reduced);
+  if (route == Route::kChoose) clean = clean_ink(reduced, true);
   const bool clean_route = clean.has_value();
   InkMap ink;
   bool transparent = false;
@@ -602,14 +742,22 @@ Preprocessed preprocess_digit(const cv::Mat& image, const std::string& name, con
     if (!transparent) ink = ink_from_colour(f);
     times.background = lap(&clock);
   }
-  const cv::Mat digit = isolate_digit(ink, name);
+  // (The clean route's map covers part of `reduced`; the robust route's all of its working image.)
+  const int side =
+      ink.region.empty() ? std::max(ink.v.rows, ink.v.cols) : std::max(reduced.rows, reduced.cols);
+  std::optional<cv::Mat> isolated = isolate_digit(ink, side, name);
+  if (!isolated) {  // the clean route's neighbourhood was not enough: the whole map
+    ink = *clean_ink(reduced, false);
+    isolated = isolate_digit(ink, side, name);
+  }
+  const cv::Mat& digit = *isolated;
   times.threshold = lap(&clock);
 
-  cv::Mat nz;
-  cv::findNonZero(digit > 0.5 / 255, nz);
-  const cv::Rect found = cv::boundingRect(nz);
+  // The box of the ink above half a grey level, in the working image.
+  const cv::Rect in_map = cv::boundingRect(digit > 0.5 / 255);
+  const cv::Rect found = in_map + ink.region.tl();
   cv::Rect box = found;
-  cv::Mat patch = digit(box).clone();
+  cv::Mat patch = digit(in_map).clone();
   int longer = std::max(box.width, box.height);
   // MNIST's own crops have a longer side of 20 (rarely 19): leave those exactly as they are.
   const int target = framing.box;

@@ -21,6 +21,7 @@
 
 #include "mnist/serve/http.h"
 #include "mnist/serve/model_registry.h"
+#include "mnist/vision/preprocess.h"
 
 namespace mnist::serve {
 
@@ -33,7 +34,7 @@ struct ServerOptions {
   int64_t max_pixels = 12'000'000;
   // JPEG photos are decoded at 1/2, 1/4 or 1/8 while their longer side stays at least this: the
   // preprocessing analyses them at 512 pixels anyway.
-  int reduce_to = 512;
+  int reduce_to = vision::kWorkingSide;
   std::string feedback_dir;  // where corrections go; empty: POST /api/feedback answers 404
   int64_t feedback_limit_bytes = 256LL << 20;  // the feedback folder's size; beyond it: 507
   std::string token;  // required on writes as Authorization: Bearer; empty: none

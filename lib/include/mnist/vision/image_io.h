@@ -77,7 +77,8 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name,
 
 /// The file (io/files.h's read_file_bytes, at most kMaxImageFileBytes; DataError naming `path`
 /// when it is missing, not a regular file, unreadable, empty or too large) + decode_image.
-cv::Mat read_image(const std::string& path);
+cv::Mat read_image(const std::string& path, const DecodeLimits& limits = DecodeLimits(),
+                   int* reduction = nullptr);
 
 /// True when `path`'s extension is one of the image formats above (case-insensitive): what a
 /// folder given to mnist-predict contributes.
