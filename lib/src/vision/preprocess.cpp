@@ -34,6 +34,9 @@ constexpr double kBorderShare = 0.04;
 // image of one digit), over this many rounds.
 constexpr double kBackgroundShare = 0.6;
 constexpr int kBackgroundRefits = 3;
+// The surfaces are fitted on a copy of the image reduced to this longer side (MNIST_PLAIN: at the
+// working size).
+constexpr int kFitSide = 128;
 // Images with a longer side of at least this many pixels are smoothed before thresholding (pixel
 // noise of photos and scans; MNIST-sized crops are left sharp).
 constexpr int kSmoothFromSide = 64;
@@ -207,6 +210,36 @@ float quantile(const cv::Mat& m, double q, const cv::Mat& mask = cv::Mat()) {
   return *at;
 }
 
+/// quantile(v, q, mask) where `bins` is v scaled to 8 bits by a positive factor (convertTo: a
+/// monotone map, so a lower bin holds only smaller values): the bin of the k-th value from one
+/// 256-bin histogram, then only that bin's values ordered. The same value, exactly.
+float binned_quantile(const cv::Mat& v, const cv::Mat& bins, double q, const cv::Mat& mask) {
+  const int64_t n = cv::countNonZero(mask);
+  if (n == 0) return 0.0F;
+  cv::Mat masked;
+  cv::bitwise_and(bins, mask, masked);  // (mask is 0 or 255)
+  std::array<int64_t, 256> hist{};
+  add_histogram(masked, &hist);
+  hist[0] -= static_cast<int64_t>(masked.total()) - n;  // the pixels outside the mask
+  const auto k = static_cast<int64_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(n - 1));
+  int bin = 0;
+  int64_t before = 0;
+  while (before + hist[static_cast<size_t>(bin)] <= k) before += hist[static_cast<size_t>(bin++)];
+  std::vector<float> values;
+  values.reserve(static_cast<size_t>(hist[static_cast<size_t>(bin)]));
+  for (int y = 0; y < v.rows; ++y) {
+    const float* row = v.ptr<float>(y);
+    const uint8_t* brow = bins.ptr<uint8_t>(y);
+    const uint8_t* mrow = mask.ptr<uint8_t>(y);
+    for (int x = 0; x < v.cols; ++x) {
+      if (mrow[x] && brow[x] == bin) values.push_back(row[x]);
+    }
+  }
+  const auto at = values.begin() + static_cast<std::ptrdiff_t>(k - before);
+  std::nth_element(values.begin(), at, values.end());
+  return *at;
+}
+
 /// A smooth background: a + bx + cy + dx^2 + exy + fy^2 in coordinates normalised to [-1, 1]
 /// (the same surface at any resolution of the image), or a constant level.
 struct Surface {
@@ -312,8 +345,9 @@ struct InkMap {
   bool dark = false;  // ink darker than the background
 };
 
-/// Colour or gray image -> ink strength, with background surface and polarity removed.
-InkMap ink_from_colour(const cv::Mat& f) {
+/// The paper's smooth surfaces, one per channel of `f` (float, any size): from the border ring's
+/// median colour, refitted to the pixels that look like background.
+std::vector<Surface> fit_background(const cv::Mat& f) {
   std::vector<cv::Mat> planes;
   cv::split(f, planes);
   const int h = f.rows;
@@ -322,11 +356,11 @@ InkMap ink_from_colour(const cv::Mat& f) {
   const int ring = std::max(1, static_cast<int>(std::lround(kBorderShare * std::min(h, w))));
   cv::Mat border(h, w, CV_8U, cv::Scalar(255));
   border(cv::Rect(ring, ring, std::max(0, w - 2 * ring), std::max(0, h - 2 * ring))) = 0;
+  std::vector<Surface> surfaces(planes.size());
   std::vector<cv::Mat> bg;
-  for (const auto& p : planes) {
-    Surface level;
-    level.level = quantile(p, 0.5, border);
-    bg.push_back(eval_surface(level, h, w));
+  for (size_t c = 0; c < planes.size(); ++c) {
+    surfaces[c].level = quantile(planes[c], 0.5, border);
+    bg.push_back(eval_surface(surfaces[c], h, w));
   }
   // Refit a smooth surface to the pixels that look like background: each time the 60% closest to
   // the current surface (ink covers far less of an image of one digit), so the fit moves from the
@@ -334,13 +368,38 @@ InkMap ink_from_colour(const cv::Mat& f) {
   for (int iter = 0; iter < kBackgroundRefits; ++iter) {
     const cv::Mat r = residual(planes, bg);
     const cv::Mat use = r <= quantile(r, kBackgroundShare);
-    for (size_t c = 0; c < planes.size(); ++c)
-      bg[c] = eval_surface(fit_surface(planes[c], use), h, w);
+    for (size_t c = 0; c < planes.size(); ++c) {
+      surfaces[c] = fit_surface(planes[c], use);
+      bg[c] = eval_surface(surfaces[c], h, w);
+    }
   }
+  return surfaces;
+}
+
+/// Colour or gray image -> ink strength, with background surface and polarity removed.
+InkMap ink_from_colour(const cv::Mat& f) {
+  std::vector<cv::Mat> planes;
+  cv::split(f, planes);
+  const int h = f.rows;
+  const int w = f.cols;
+  // The background is fitted on a copy reduced to kFitSide (area means: the paper's light varies
+  // slowly, and the fit samples a few thousand points at any size), then evaluated here.
+  cv::Mat small = f;
+  const int longer = std::max(h, w);
+  if (!plain_paths() && longer > kFitSide) {
+    const double s = static_cast<double>(kFitSide) / longer;
+    cv::resize(f, small,
+               cv::Size(std::max(1, static_cast<int>(std::lround(w * s))),
+                        std::max(1, static_cast<int>(std::lround(h * s)))),
+               0, 0, cv::INTER_AREA);
+  }
+  std::vector<cv::Mat> bg;
+  for (const Surface& surface : fit_background(small)) bg.push_back(eval_surface(surface, h, w));
   // The ink direction: the mean difference from the background of the pixels that differ most.
   std::vector<cv::Mat> diff(planes.size());
   for (size_t c = 0; c < planes.size(); ++c) diff[c] = planes[c] - bg[c];
   const cv::Mat r = residual(planes, bg);
+  // Smoothed in place: the peak and the strong pixels below both come from the smoothed map.
   cv::Mat smooth = r;
   if (std::max(h, w) >= kSmoothFromSide) cv::GaussianBlur(r, smooth, cv::Size(3, 3), 0);
   double peak = 0;
@@ -495,10 +554,15 @@ std::optional<InkMap> clean_ink(const cv::Mat& image, bool neighbourhood) {
 /// ink's neighbourhood and the threshold falls so low that pixels outside it would pass: the
 /// caller then asks for the whole map.
 std::optional<cv::Mat> isolate_digit(const InkMap& ink, int side, const std::string& name) {
-  const cv::Mat& v = ink.v;
-  cv::Mat smooth = v;
+  // The map smoothed (the pixel noise of photos and scans): what is thresholded, and what the
+  // kept ink's intensities come from.
+  cv::Mat v = ink.v;
   const double sigma = smooth_sigma(side);
-  if (sigma > 0) cv::GaussianBlur(v, smooth, cv::Size(), sigma);
+  if (sigma > 0) {
+    v = cv::Mat();
+    cv::GaussianBlur(ink.v, v, cv::Size(), sigma);
+  }
+  const cv::Mat& smooth = v;
   double peak = 0;
   cv::minMaxLoc(smooth, nullptr, &peak);
   if (peak < kMinContrast || peak < kMinSignalToNoise * ink.noise) {
@@ -552,7 +616,7 @@ std::optional<cv::Mat> isolate_digit(const InkMap& ink, int side, const std::str
              cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * grow + 1, 2 * grow + 1)));
   // Noise below half a grey level is no noise (and an MNIST crop's background is exactly 0).
   const double floor = ink.noise > 0.5 / 255 ? kNoiseFloors * ink.noise : 0.0;
-  double core = quantile(v, kCoreQuantile, mask);
+  double core = binned_quantile(v, s8, kCoreQuantile, mask);
   if (floor == 0 && core > kFullScaleCore) core = 1.0;
   // (v - floor) / (core - floor), clamped to [0, 1], where kept; 0 elsewhere.
   const auto f = static_cast<float>(floor);
