@@ -349,5 +349,26 @@ TEST(Preprocess, CleanRouteGivesTheRobustRoutesInput) {
   EXPECT_LT(worst, 0.01);
 }
 
+// Faint drawings on the clean route (light pencil, a few grey levels of contrast): its threshold
+// stage sees only the ink's neighbourhood unless the threshold falls to the paper's own variation
+// (here a smudge that a low threshold makes part of the ink), when it takes the whole image; either
+// way the model gets what the robust route gives it.
+TEST(Preprocess, FaintDrawingsOnTheCleanRouteGiveTheRobustRoutesInput) {
+  for (const int contrast : {16, 24, 40, 80}) {
+    cv::Mat img(280, 280, CV_8UC1, cv::Scalar(240));
+    const cv::Scalar ink(240 - contrast);
+    cv::line(img, {70, 60}, {210, 60}, ink, 14, cv::LINE_AA);
+    cv::line(img, {210, 60}, {120, 240}, ink, 14, cv::LINE_AA);
+    // A smudge 10 levels dark, far from the digit: part of the ink when the threshold is that low.
+    cv::rectangle(img, {10, 255}, {70, 265}, cv::Scalar(240 - 10), cv::FILLED);
+    const auto chosen = preprocess_digit(img, "faint");
+    EXPECT_EQ(chosen.clean_route, !plain_paths()) << contrast;
+    const auto robust = preprocess_digit(img, "faint", Framing(), nullptr, Route::kRobust);
+    EXPECT_LT(mean_abs_diff(chosen.digit, robust.digit), 0.01) << contrast;
+    EXPECT_LE(std::abs(chosen.ink_box.x - robust.ink_box.x), 4) << contrast;
+    EXPECT_LE(std::abs(chosen.ink_box.width - robust.ink_box.width), 8) << contrast;
+  }
+}
+
 }  // namespace
 }  // namespace mnist::vision
