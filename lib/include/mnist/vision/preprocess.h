@@ -27,9 +27,11 @@
 //     or 16 bits, gray (or colour whose channels agree), opaque, a uniform background (the border
 //     ring within a few grey levels of its median, little noise) and ink on one side of it. It
 //     works in 8 bits, and the background is that one level (found from histograms): no surface
-//     fit, no float copy of the input.
+//     fit, no float copy of the input; step 4 then sees only the ink's neighbourhood (the whole
+//     image when its threshold falls to the paper's own variation).
 //   - the robust route (every other image, and every image with MNIST_PLAIN set): the surface fit
-//     above, on a float copy at the working size.
+//     above, on a float copy at the working size; the surfaces are fitted on a copy reduced to
+//     128 px and evaluated at the working size (MNIST_PLAIN: fitted at the working size).
 // Steps 4-5 are the same for both.
 
 #include <string>
