@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The second test command, which CI runs after scripts/test.sh: the test suite built with clang's
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-sanitize/, and each libFuzzer harness
-# (tests/fuzz/) for MNIST_FUZZ_SECONDS seconds (default 30) from its seed corpus and its regression
+# (tests/fuzz/) for MNIST_FUZZ_SECONDS seconds (default 20) from its seed corpus and its regression
 # inputs. Any sanitizer report or fuzzer finding fails it. Installs and fetches what is missing
 # first (as scripts/test.sh does).
 #   scripts/test_sanitize.sh                  # what CI runs: all but the labels below
@@ -25,7 +25,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="${MNIST_SANITIZE_CXXFLAGS:--O1 -g0} -DNDEBUG" -DMNIST_SANITIZE=ON \
-  -DMNIST_FUZZ=ON -DMNIST_TEST_TIMEOUT_SCALE=4 -DMNIST_FUZZ_SECONDS="${MNIST_FUZZ_SECONDS:-30}" \
+  -DMNIST_FUZZ=ON -DMNIST_TEST_TIMEOUT_SCALE=4 -DMNIST_FUZZ_SECONDS="${MNIST_FUZZ_SECONDS:-20}" \
   -DMNIST_REQUIRE_ALL_COMPONENTS=ON >"$log" 2>&1; then
   cat "$log" >&2
   echo "error: the configure step failed (above)" >&2
