@@ -5,7 +5,7 @@
 # prediction on quit. Usage: test_window.sh BIN_DIR.
 #   MNIST_GUI_RUN=DIR         use this run folder instead of training one epoch here
 #   MNIST_SCREENSHOT_DIR=DIR  keep the screenshots there (predict_window.png, predict_draw.png)
-# Skips (exit 77) without real MNIST or xvfb-run/xdotool/ImageMagick, unless MNIST_REQUIRE_ALL is set.
+# Skips (exit 77) without real MNIST or Xvfb/xdotool/ImageMagick, unless MNIST_REQUIRE_ALL is set.
 set -euo pipefail
 
 bin=$1
@@ -16,20 +16,30 @@ skip() {
   echo "skipped: $*"; exit 77
 }
 fail() { echo "FAILED: $*" >&2; exit 1; }
-for tool in xvfb-run Xvfb xdotool import convert; do
+for tool in Xvfb xdotool import convert; do
   command -v $tool >/dev/null || skip "$tool is missing (scripts/install_deps.sh installs xvfb xdotool imagemagick)"
 done
 [ -f "$data/t10k-images-idx3-ubyte" ] || [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
   skip "no MNIST in $data (scripts/fetch_mnist.sh)"
 
-# Run the rest on a virtual display of our own.
-if [ -z "${MNIST_GUI_INSIDE_XVFB:-}" ]; then
-  MNIST_GUI_INSIDE_XVFB=1 exec xvfb-run -a -s "-screen 0 1280x800x24" bash "$0" "$@"
-fi
-
 work=$(mktemp -d)
-trap 'rm -rf "$work"; [ -n "${app:-}" ] && kill "$app" 2>/dev/null; true' EXIT
+trap 'rm -rf "$work"; [ -n "${app:-}" ] && kill "$app" 2>/dev/null
+      [ -n "${xvfb:-}" ] && kill "$xvfb" 2>/dev/null; true' EXIT
 export XDG_RUNTIME_DIR=$work/xdg && mkdir -m 700 "$XDG_RUNTIME_DIR"  # quiets Qt's warning
+
+# A virtual display of our own. Xvfb picks a free display number itself and writes it to
+# -displayfd only once it accepts connections: xvfb-run -a guesses a number from the lock files and
+# can hand out one that another X server is taking at the same moment (it failed CI that way).
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$work/display" 2>"$work/xvfb.log" &
+xvfb=$!
+for _ in $(seq 200); do
+  [ -s "$work/display" ] && break
+  kill -0 $xvfb 2>/dev/null || fail "Xvfb did not start: $(cat "$work/xvfb.log")"
+  sleep 0.05
+done
+[ -s "$work/display" ] || fail "Xvfb gave no display within 10 s: $(cat "$work/xvfb.log")"
+export DISPLAY=:$(tr -d '[:space:]' <"$work/display")
+unset XAUTHORITY
 
 run=${MNIST_GUI_RUN:-}
 if [ -z "$run" ]; then
