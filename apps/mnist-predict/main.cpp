@@ -1,7 +1,8 @@
 // mnist-predict: classifies users' image files (or every image in a folder) with a run's model,
 // through the library's one preprocessing function. Prints one line per image (--json: the
 // contract's JSON line), optionally saves the 28x28 input the model saw, and without --no-window
-// opens the OpenCV window (with a draw mode). Exit status 1 when any image failed.
+// opens the OpenCV window (with a draw mode); --explain writes why the model answered as a heatmap.
+// Exit status 1 when any image failed.
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +11,9 @@
 #include "app.h"
 #include "mnist/core/error.h"
 #include "mnist/core/interrupt.h"
+#include "mnist/eval/explain.h"
 #include "mnist/eval/predictor.h"
+#include "mnist/vision/attribution.h"
 #include "mnist/vision/canvas.h"
 #include "mnist/vision/predict.h"
 #include "mnist/vision/predict_window.h"
@@ -55,6 +58,18 @@ int main(int argc, char** argv) {
                  "save the image the model saw for each file into this folder (NNNN_<name>.png; "
                  "28x28 gray for MNIST models, the model's size and channels for folder-trained "
                  "ones)");
+  std::string explain_dir;
+  std::string explain_method = "integrated-gradients";
+  int explain_class = -1;
+  cli.add_option("--explain", explain_dir,
+                 "write why the model answered, for each file, into this folder "
+                 "(NNNN_<name>_explain.png: what the model saw, red where pixels pushed the class "
+                 "up, blue where they pushed it down)");
+  cli.add_option("--explain-method", explain_method,
+                 "integrated-gradients (default), gradient (gradient x input) or occlusion");
+  cli.add_option("--explain-class", explain_class,
+                 "the class to explain (default: each image's answer)")
+      ->check(CLI::Range(0, 100000));
   cli.add_flag("--draw", draw, "open the window in draw mode (write a digit with the mouse)");
   cli.add_option("--preprocess", pipeline_name,
                  "mnist: the project's preprocessing (default); naive: the tutorial's resize only. "
@@ -70,9 +85,15 @@ int main(int argc, char** argv) {
     if (!no_window && !have_display()) {
       throw UsageError("no display for the window: pass --no-window, or run under xvfb-run");
     }
+    const auto method = parse_attribution_method(explain_method, "--explain-method");
     const Predictor predictor = Predictor::open(run_dir);
     const DatasetInfo& info = predictor.info();
+    if (explain_class >= static_cast<int>(info.class_names.size())) {
+      throw UsageError("--explain-class: the model has classes 0 to " +
+                       std::to_string(info.class_names.size() - 1));
+    }
     if (!save_input.empty()) std::filesystem::create_directories(save_input);
+    if (!explain_dir.empty()) std::filesystem::create_directories(explain_dir);
 
     std::vector<vision::ImageResult> results;
     bool any_failed = false;
@@ -84,9 +105,18 @@ int main(int argc, char** argv) {
         saved = input_image_path(save_input, i, r.path);
         vision::save_png(r.input, saved);
       }
+      std::string explained;
+      if (r.ok() && !explain_dir.empty()) {
+        const int64_t target = explain_class >= 0 ? explain_class : r.predicted;
+        const auto a = vision::explain_input(predictor, r.input, target, method);
+        explained = input_image_path(explain_dir, i, r.path);
+        explained.insert(explained.size() - 4, "_explain");
+        vision::save_png(vision::attribution_overlay(r.input, a.map, 10), explained);
+      }
       if (json) {
         auto j = vision::result_json(r, info, top_k);
         if (!saved.empty()) j["input_image"] = saved;
+        if (!explained.empty()) j["explanation_image"] = explained;
         std::printf("%s\n", j.dump().c_str());
       } else if (r.ok()) {
         std::printf("%s\n", vision::result_text(r, info, top_k).c_str());

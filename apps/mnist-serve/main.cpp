@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
 
     std::vector<std::string> warnings;
     const auto registry = mnist::serve::ModelRegistry::load(runs, &warnings);
+    options.run_roots = runs;  // the cockpit rescans them on every request
     for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     mnist::serve::WebServer server(registry, options);
     const int port = server.bind();

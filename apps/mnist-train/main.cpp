@@ -17,6 +17,7 @@
 #include "mnist/core/interrupt.h"
 #include "mnist/core/runtime.h"
 #include "mnist/dist/communicator.h"
+#include "mnist/run/catalog.h"
 #include "mnist/run/run.h"
 #include "mnist/train/progress.h"
 #ifdef MNIST_WITH_VISION
@@ -159,6 +160,8 @@ int main(int argc, char** argv) {
 
     ConsoleProgress progress;
     TrainObserver silent;
+    std::optional<ProgressFile> live;  // progress.json for mnist-serve's /runs (rank 0)
+    if (run) live.emplace(*run, progress);
     const RunFolder* folder = run ? &*run : nullptr;
     std::optional<RunFolderSink> sink;  // rank 0 writes; the others pass nullptr
     if (run) sink.emplace(*run);
@@ -169,11 +172,12 @@ int main(int argc, char** argv) {
     std::optional<TrainResult> trained_or;
     try {
       trained_or.emplace(train_model(config, data, sink ? &*sink : nullptr, device,
-                                     root ? progress : silent, *comm));
+                                     live ? static_cast<TrainObserver&>(*live) : silent, *comm));
     } catch (const Interrupted& e) {
       throw resume_hint(e);
     }
     const TrainResult& trained = *trained_or;
+    if (live) live->set_state("evaluating");
     const EvalResult result = evaluate_run(config, data, folder, trained, device, *comm);
     if (const int signal = stop_requested()) {  // training is complete: only evaluation is redone
       throw resume_hint(Interrupted(signal, "stopped by " + signal_name(signal) +
@@ -186,6 +190,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "warning: built without OpenCV: no figures in %s/plots\n", run->dir().c_str());
 #endif
     complete_run(*run, result, data.info, trained);
+    live->set_state("complete");
 
     if (trained.stopped_early) {
       std::printf("early stopping: no improvement of %s for %lld epochs after epoch %lld\n",

@@ -35,13 +35,21 @@ DatasetInfo run_dataset_info(const std::string& run_dir, const Config& config) {
   return dataset_info_from_json(run.read_json(run_files::kDataset), run.file(run_files::kDataset));
 }
 
-at::Tensor Predictor::probabilities(const at::Tensor& images) const {
-  torch::InferenceMode guard;
+at::Tensor Predictor::model_input(const at::Tensor& images) const {
   const auto input = match_channels(images.to(torch::kCPU), info_.channels);
   TORCH_CHECK(input.size(1) == info_.height && input.size(2) == info_.width,
               "Predictor: images are ", input.size(1), "x", input.size(2), ", the model takes ",
               info_.height, "x", info_.width);
-  const auto logits = model_->forward(to_model_input(input, info_.normalization));
+  return to_model_input(input, info_.normalization);
+}
+
+at::Tensor Predictor::logits(const at::Tensor& input) const {
+  return model_->forward(input);
+}
+
+at::Tensor Predictor::probabilities(const at::Tensor& images) const {
+  torch::InferenceMode guard;
+  const auto logits = model_->forward(model_input(images));
   return Head(config_.model.output).probabilities(logits).contiguous();
 }
 

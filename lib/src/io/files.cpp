@@ -122,7 +122,8 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes
   return ends_with(path, ".gz") ? read_gzip(path, max_bytes) : read_raw(path, max_bytes);
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+void write_file_atomic(const std::string& path, const std::string& bytes, Durability durability) {
+  const bool durable = durability == Durability::kSynced;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
@@ -142,7 +143,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     done += static_cast<size_t>(n);
   }
   ::fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     const std::string why = errno_text();
     ::unlink(tmp.c_str());
     throw RunError(path + ": write failed: " + why);
@@ -152,6 +153,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     throw RunError(path + ": cannot replace: " + why);
   }
+  if (!durable) return;
   // The rename is durable only once the folder's entry is on disk too.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

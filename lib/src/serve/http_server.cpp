@@ -225,7 +225,10 @@ const Route* HttpServer::Impl::find(const std::string& path, const std::string& 
   *path_known = false;
   allow->clear();
   for (const auto& r : routes) {
-    if (r.path != path) continue;
+    const bool match =
+        r.prefix ? path.size() > r.path.size() && path.compare(0, r.path.size(), r.path) == 0
+                 : r.path == path;
+    if (!match) continue;
     *path_known = true;
     if (!allow->empty()) *allow += ", ";
     *allow += r.method == "GET" ? "GET, HEAD" : r.method;
@@ -353,7 +356,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     if (!route_->takes_body) {
       if (has_body) return refuse(413, "this route takes no request body");
-      return respond(server_.call(*route_, req_));
+      if (!route_->job) return respond(server_.call(*route_, req_));
+      if (!server_.pool.reserve()) return shed();
+      has_place_ = true;
+      return run_job();
     }
     admit();
   }
@@ -469,6 +475,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     req_.body = beast::buffers_to_string(received.data());
     received.consume(received.size());
     if (!route_->job) return respond(server_.call(*route_, req_));
+    run_job();
+  }
+
+  /// The route's handler on a worker (the place in the pool is reserved), answered from the
+  /// session's own thread.
+  void run_job() {
     server_.pool.submit([self = shared_from_this()] {
       HttpResponse r = self->server_.call(*self->route_, self->req_);
       asio::post(self->stream_.get_executor(),

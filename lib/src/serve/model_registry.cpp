@@ -7,6 +7,7 @@
 
 #include "mnist/core/error.h"
 #include "mnist/io/run_folder.h"
+#include "mnist/serve/runs_api.h"
 
 namespace mnist::serve {
 namespace fs = std::filesystem;
@@ -33,11 +34,9 @@ void ModelRegistry::add(const std::string& run_dir) {
       m.test_accuracy = metrics["test_accuracy"].get<double>();
     }
   }
-  std::string base = fs::path(run_dir).lexically_normal().filename().string();
-  if (base.empty() || base == ".") base = fs::absolute(run_dir).lexically_normal().filename();
-  if (base.empty()) base = "model";
-  m.name = base;
-  for (int k = 2; find(m.name) != nullptr; ++k) m.name = base + "-" + std::to_string(k);
+  std::vector<std::string> taken;
+  for (const auto& other : models_) taken.push_back(other.name);
+  m.name = run_display_name(run_dir, taken);
   models_.push_back(std::move(m));
 }
 
@@ -53,12 +52,22 @@ ModelRegistry ModelRegistry::load(const std::vector<std::string>& paths,
     }
     // A folder of run folders: every subfolder holding a model.
     std::vector<std::string> runs;
+    bool empty = true, unfinished = false;  // no entries; runs without a model (yet)
     for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      empty = false;
       if (it->is_directory(ec) && fs::exists(it->path() / run_files::kModel, ec)) {
         runs.push_back(it->path().string());
+      } else if (it->is_directory(ec) && fs::exists(it->path() / run_files::kConfig, ec)) {
+        unfinished = true;
       }
     }
     std::sort(runs.begin(), runs.end());
+    if (runs.empty() && (empty || unfinished)) {
+      // A folder for runs to come (or still training): the cockpit (/runs) shows them as they
+      // appear; the drawing page needs a model from another folder.
+      if (warnings) warnings->push_back(path + ": no trained model yet");
+      continue;
+    }
     if (runs.empty()) {
       throw DataError(path + ": neither a run folder (no " + run_files::kConfig +
                       ") nor a folder of run folders (no subfolder with a " + run_files::kModel +

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -16,6 +17,8 @@
 #include "mnist/serve/assets.h"
 #include "mnist/serve/feedback.h"
 #include "mnist/serve/metrics.h"
+#include "mnist/serve/runs_api.h"
+#include "mnist/vision/attribution.h"
 
 namespace mnist::serve {
 namespace {
@@ -117,6 +120,7 @@ struct WebServer::Impl {
   ServerOptions options;
   ServerMetrics metrics;  // before http: the transport reports into it until its end
   std::unique_ptr<FeedbackStore> feedback;
+  std::unique_ptr<RunsApi> runs;
   std::vector<std::string> hosts;
   std::unique_ptr<HttpServer> http;
   int port = -1;
@@ -126,7 +130,9 @@ struct WebServer::Impl {
   const ServedModel& model_for(const HttpRequest& req) const;
   vision::DecodeLimits decode_limits() const { return {options.max_pixels, options.reduce_to}; }
   void check_write(const HttpRequest& req) const;
+  vision::Pipeline pipeline_of(const HttpRequest& req) const;
   HttpResponse predict(const HttpRequest& req);
+  HttpResponse explain(const HttpRequest& req);
   HttpResponse save_feedback(const HttpRequest& req);
   nlohmann::json models_json() const;
 };
@@ -173,22 +179,81 @@ void WebServer::Impl::check_write(const HttpRequest& req) const {
   }
 }
 
+vision::Pipeline WebServer::Impl::pipeline_of(const HttpRequest& req) const {
+  if (!req.has_param("preprocess")) return vision::Pipeline::kMnist;
+  try {
+    return vision::parse_pipeline(req.param("preprocess"), "preprocess");
+  } catch (const UsageError& e) {
+    throw ApiError(400, e.what());
+  }
+}
+
 HttpResponse WebServer::Impl::predict(const HttpRequest& req) {
   const auto start = Clock::now();
   const ServedModel& model = model_for(req);
-  vision::Pipeline pipeline = vision::Pipeline::kMnist;
-  if (req.has_param("preprocess")) {
-    try {
-      pipeline = vision::parse_pipeline(req.param("preprocess"), "preprocess");
-    } catch (const UsageError& e) {
-      throw ApiError(400, e.what());
-    }
-  }
+  const vision::Pipeline pipeline = pipeline_of(req);
   int reduction = 1;
   const auto result = classify(model, decode_upload(req, decode_limits(), &reduction), pipeline);
   auto answer = answer_json(model, result, reduction);
   answer["server_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   metrics.count_prediction(model.name, answer["label"].get<std::string>());
+  return json_response(200, answer);
+}
+
+HttpResponse WebServer::Impl::explain(const HttpRequest& req) {
+  const auto start = Clock::now();
+  const ServedModel& model = model_for(req);
+  const vision::Pipeline pipeline = pipeline_of(req);
+  AttributionMethod method = AttributionMethod::kIntegratedGradients;
+  if (req.has_param("method")) {
+    try {
+      method = parse_attribution_method(req.param("method"), "method");
+    } catch (const UsageError& e) {
+      throw ApiError(400, e.what());
+    }
+  }
+  // The class to explain: the answer unless `class` names another (checked before any work).
+  const auto& classes = model.predictor->info().class_names;
+  int64_t target = -1;
+  if (req.has_param("class")) {
+    const std::string text = req.param("class");
+    for (const char c : text) {
+      if (c < '0' || c > '9' || target > 1'000'000) {
+        target = -2;
+        break;
+      }
+      target = std::max<int64_t>(target, 0) * 10 + (c - '0');
+    }
+    if (text.empty() || target < 0 || target >= static_cast<int64_t>(classes.size())) {
+      throw ApiError(400, "class must be a class index from 0 to " +
+                              std::to_string(classes.size() - 1) + " (query parameter class)");
+    }
+  }
+  int reduction = 1;
+  const auto result = classify(model, decode_upload(req, decode_limits(), &reduction), pipeline);
+  if (target < 0) target = result.predicted;
+  const Attribution a = vision::explain_input(*model.predictor, result.input, target, method);
+  auto answer = answer_json(model, result, reduction);
+  const auto map = a.map.contiguous();
+  const float* v = map.data_ptr<float>();
+  auto values = nlohmann::json::array();
+  float peak = 0;
+  for (int64_t i = 0; i < map.numel(); ++i) {
+    peak = std::max(peak, std::abs(v[i]));
+    values.push_back(std::round(static_cast<double>(v[i]) * 1e5) / 1e5);
+  }
+  nlohmann::json e{{"class", target},
+                   {"class_name", classes[static_cast<size_t>(target)]},
+                   {"method", name_of(method)},
+                   {"score", a.score},
+                   {"baseline_score", a.baseline_score},
+                   {"sum", map.sum().item<double>()},
+                   {"width", map.size(1)},
+                   {"height", map.size(0)},
+                   {"max_abs", peak},
+                   {"values", values}};
+  answer["explanation"] = e;
+  answer["server_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   return json_response(200, answer);
 }
 
@@ -260,7 +325,11 @@ std::vector<Route> WebServer::Impl::routes() {
     if (asset.path == "/index.html") {
       out.push_back({"/", "GET", "page", false, false, nullptr, serve_asset});
     }
+    if (asset.path == "/runs.html") {
+      out.push_back({"/runs", "GET", "page", false, false, nullptr, serve_asset});
+    }
   }
+  for (auto& r : runs->routes()) out.push_back(std::move(r));
   out.push_back({"/api/models", "GET", "/api/models", false, false, nullptr,
                  [this](const HttpRequest&) { return json_response(200, models_json()); }});
   out.push_back(
@@ -275,6 +344,8 @@ std::vector<Route> WebServer::Impl::routes() {
                  }});
   out.push_back({"/api/predict", "POST", "/api/predict", true, true, nullptr,
                  torch_guarded([this](const HttpRequest& req) { return predict(req); })});
+  out.push_back({"/api/explain", "POST", "/api/explain", true, true, nullptr,
+                 torch_guarded([this](const HttpRequest& req) { return explain(req); })});
   out.push_back({"/api/feedback", "POST", "/api/feedback", true, true,
                  [this](const HttpRequest& req) { check_write(req); },
                  torch_guarded([this](const HttpRequest& req) { return save_feedback(req); })});
@@ -283,7 +354,9 @@ std::vector<Route> WebServer::Impl::routes() {
     for (const auto& [path, methods] :
          std::vector<std::pair<std::string, std::string>>{{"/api/predict", "POST, OPTIONS"},
                                                           {"/api/feedback", "POST, OPTIONS"},
+                                                          {"/api/explain", "POST, OPTIONS"},
                                                           {"/api/models", "GET, HEAD, OPTIONS"},
+                                                          {"/api/runs", "GET, HEAD, OPTIONS"},
                                                           {"/api/health", "GET, HEAD, OPTIONS"}}) {
       out.push_back(
           {path, "OPTIONS", path, false, false, nullptr, [methods = methods](const HttpRequest&) {
@@ -314,6 +387,7 @@ WebServer::WebServer(const ModelRegistry& registry, const ServerOptions& options
         std::make_unique<FeedbackStore>(options.feedback_dir, options.feedback_limit_bytes);
     for (const auto& m : registry.models()) s.feedback->check_model(m);
   }
+  s.runs = std::make_unique<RunsApi>(options.run_roots);
   s.hosts = {"localhost", "127.0.0.1", "[::1]"};
   if (!is_loopback(options.host)) {
     const bool any = options.host == "0.0.0.0" || options.host == "::";

@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/core/error.h"
+#include "mnist/vision/attribution.h"
 #include "mnist/vision/canvas.h"
 #include "mnist/vision/preprocess.h"
 
@@ -81,12 +82,16 @@ double paste_fitted(cv::Mat& view, const cv::Mat& img, cv::Point at, int side = 
   return s;
 }
 
-void draw_input(cv::Mat& view, const cv::Mat& input) {
+void draw_input(cv::Mat& view, const cv::Mat& input, const cv::Mat& why = cv::Mat(),
+                const std::string& why_caption = "") {
   const int x = kMargin * 2 + kPanel;
   const int y = kHeader + kMargin;
   const int side = 28 * kInputScale;
   std::string caption = "what the model saw";
-  if (input.empty()) {
+  if (!why.empty() && !input.empty()) {
+    paste_fitted(view, why, {x, y}, side);
+    caption = why_caption;
+  } else if (input.empty()) {
     view(cv::Rect(x, y, side, side)) = kPanelBg;
   } else if (input.type() == CV_8UC1 && input.rows == 28 && input.cols == 28) {
     gray_tile(input.ptr<uint8_t>(), 28, 28, kInputScale).copyTo(view(cv::Rect(x, y, side, side)));
@@ -98,6 +103,11 @@ void draw_input(cv::Mat& view, const cv::Mat& input) {
     caption += " (" + std::to_string(input.rows) + "x" + std::to_string(input.cols) + ")";
   }
   put_text_centered(view, caption, x + side / 2, y + kPanel + 18, 0.5, kAxis);
+}
+
+std::string why_caption(const ImageResult& r, const DatasetInfo& info) {
+  if (!r.ok() || r.predicted < 0) return "";
+  return "why " + info.class_names[static_cast<size_t>(r.predicted)] + ": red up, blue down";
 }
 
 void draw_chart(cv::Mat& view, const ImageResult* r, const DatasetInfo& info) {
@@ -166,8 +176,8 @@ cv::Rect draw_canvas_rect() {
           kHeader + kMargin + (kPanel - kDrawCanvasSide) / 2, kDrawCanvasSide, kDrawCanvasSide};
 }
 
-cv::Mat render_file_view(const ImageResult& r, const DatasetInfo& info,
-                         const std::string& position) {
+cv::Mat render_file_view(const ImageResult& r, const DatasetInfo& info, const std::string& position,
+                         const cv::Mat& why) {
   cv::Mat view(kHeight, kWidth, CV_8UC3, kWhite);
   draw_header(view, position + "  " + short_name(r.path), &r, info);
   const cv::Point at(kMargin, kHeader + kMargin);
@@ -187,13 +197,14 @@ cv::Mat render_file_view(const ImageResult& r, const DatasetInfo& info,
     }
   }
   put_text_centered(view, "your image", at.x + kPanel / 2, at.y + kPanel + 18, 0.5, kAxis);
-  draw_input(view, r.input);
+  draw_input(view, r.input, why, why_caption(r, info));
   draw_chart(view, r.ok() ? &r : nullptr, info);
-  draw_footer(view, "n / Right: next    p / Left: previous    d: draw a digit    q / Esc: quit");
+  draw_footer(view, "n / Right: next   p / Left: previous   d: draw   e: explain   q / Esc: quit");
   return view;
 }
 
-cv::Mat render_draw_view(const cv::Mat& canvas, const ImageResult* r, const DatasetInfo& info) {
+cv::Mat render_draw_view(const cv::Mat& canvas, const ImageResult* r, const DatasetInfo& info,
+                         const cv::Mat& why) {
   cv::Mat view(kHeight, kWidth, CV_8UC3, kWhite);
   draw_header(view, "draw mode: write a digit with the mouse", r, info);
   if (!r) {
@@ -207,9 +218,9 @@ cv::Mat render_draw_view(const cv::Mat& canvas, const ImageResult* r, const Data
   bgr.copyTo(view(draw_canvas_rect()));
   cv::rectangle(view, draw_canvas_rect(), kAxis, 1);
   put_text_centered(view, "canvas", at.x + kPanel / 2, at.y + kPanel + 18, 0.5, kAxis);
-  draw_input(view, r ? r->input : cv::Mat());
+  draw_input(view, r ? r->input : cv::Mat(), why, r ? why_caption(*r, info) : "");
   draw_chart(view, r, info);
-  draw_footer(view, "mouse: write    c: clear    d: back to the files    q / Esc: quit");
+  draw_footer(view, "mouse: write   c: clear   d: back to the files   e: explain   q / Esc: quit");
   return view;
 }
 
@@ -263,6 +274,15 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
   constexpr int kLeft[] = {65361, 0x01000012, 2424832};
   constexpr int kRight[] = {65363, 0x01000014, 2555904};
   // The canvas's prediction, once per change (strokes that arrived since the last look).
+  // e: the input panel shows why the model answered (integrated gradients of the answer).
+  bool explaining = false;
+  const auto why = [&](const ImageResult& r) {
+    if (!explaining || !r.ok() || r.input.empty()) return cv::Mat();
+    return attribution_overlay(
+        r.input,
+        explain_input(predictor, r.input, r.predicted, AttributionMethod::kIntegratedGradients).map,
+        std::max(1, 28 * kInputScale / std::max(r.input.rows, r.input.cols)));
+  };
   const auto predict_canvas = [&] {
     state.changed = false;
     try {
@@ -279,9 +299,11 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
     if (dirty) {
       const cv::Mat view =
           drawing
-              ? render_draw_view(state.canvas, drawn.input.empty() ? nullptr : &drawn, info)
+              ? render_draw_view(state.canvas, drawn.input.empty() ? nullptr : &drawn, info,
+                                 why(drawn))
               : render_file_view(results[index], info,
-                                 std::to_string(index + 1) + "/" + std::to_string(results.size()));
+                                 std::to_string(index + 1) + "/" + std::to_string(results.size()),
+                                 why(results[index]));
       cv::imshow(kPredictWindowTitle, view);
       dirty = false;
     }
@@ -295,6 +317,9 @@ ImageResult run_predict_window(const Predictor& predictor, const std::vector<Ima
         drawing = !drawing;
         dirty = true;
       }
+    } else if (is_key(k, {'e', 'E'})) {
+      explaining = !explaining;
+      dirty = true;
     } else if (drawing && is_key(k, {'c', 'C'})) {
       state.canvas = cv::Scalar(255);
       drawn = ImageResult();

@@ -25,6 +25,14 @@ class Predictor {
   /// normalisation, as training does.
   at::Tensor probabilities(const at::Tensor& images) const;
 
+  /// The model's input for uint8 images as probabilities() takes them: float [B, C, H, W] after
+  /// match_channels and to_model_input (the run's normalisation).
+  at::Tensor model_input(const at::Tensor& images) const;
+  /// The model's logits [B, K] for `input` (model_input's form), with autograd recording when
+  /// `input` requires a gradient (attributions, eval/explain.h). Safe to call concurrently: take
+  /// gradients with torch::autograd::grad, which leaves the parameters' .grad alone.
+  at::Tensor logits(const at::Tensor& input) const;
+
   const DatasetInfo& info() const { return info_; }
   const Config& config() const { return config_; }
 

@@ -17,9 +17,15 @@ namespace mnist {
 /// "cannot open: ...", "cannot read: ..." or "... more than the limit of N bytes".
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes);
 
-/// Writes `bytes` to `path` atomically (temp + fsync + rename + fsync of the folder). RunError
-/// naming `path` on failure.
-void write_file_atomic(const std::string& path, const std::string& bytes);
+/// kSynced: on disk when the call returns (fsync of the file and of its folder). kReplaced: only
+/// atomic for readers (temp + rename, no fsync): for files rewritten often that a crash may lose,
+/// such as a training's progress.json.
+enum class Durability { kSynced, kReplaced };
+
+/// Writes `bytes` to `path` atomically (temp + rename; with kSynced also fsync of the file and of
+/// the folder). RunError naming `path` on failure.
+void write_file_atomic(const std::string& path, const std::string& bytes,
+                       Durability durability = Durability::kSynced);
 
 /// Writes `bytes` to `path` gzip-compressed (tests and fixtures). RunError naming `path` on
 /// failure.

@@ -21,6 +21,8 @@ inline constexpr const char* kBestModel = "best_model.pt";   // best validation 
 inline constexpr const char* kPredictions = "predictions.csv";  // per test sample
 inline constexpr const char* kMetrics = "metrics.json";         // final test metrics (written last)
 inline constexpr const char* kPlots = "plots";                  // PNG figures
+inline constexpr const char* kProgress =
+    "progress.json";  // a training's live state (run/catalog.h)
 }  // namespace run_files
 
 class RunFolder {

@@ -110,16 +110,18 @@ HttpResponse error_response(int status, const std::string& message);
 HttpResponse error_response(const ApiError& e);
 
 struct Route {
-  std::string path;         // exact path ("/api/predict")
+  std::string path;         // exact path ("/api/predict"), or with `prefix` one ending in '/'
   std::string method;       // "GET" (HEAD too), "POST", "OPTIONS"
   std::string name;         // the metrics' route label
   bool takes_body = false;  // an upload: the body is read, with the checks above
-  bool job = false;         // runs on a worker (the work limit); otherwise on an I/O thread, so it
-                            // must be cheap (the page's files, health, metrics)
+  bool job = false;         // runs on a worker (the work limit), with or without a body;
+                            // otherwise on an I/O thread, so it must be cheap (the page's files,
+                            // health, metrics)
   /// Called with the header only, before any of the body is read; throws ApiError to refuse
   /// (write permissions). May be empty.
   std::function<void(const HttpRequest&)> admit;
   std::function<HttpResponse(const HttpRequest&)> handle;
+  bool prefix = false;  // matches every longer path under `path` ("/api/runs/" for /api/runs/NAME)
 };
 
 class HttpServer {

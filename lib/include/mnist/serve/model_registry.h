@@ -29,7 +29,8 @@ class ModelRegistry {
   /// Every path is a run folder (it holds config.json) or a folder of run folders, whose
   /// subfolders with a model.pt each become a model, in name order. A run folder given directly
   /// that cannot be loaded is a DataError naming it; a subfolder of a folder of runs that cannot
-  /// be loaded is skipped with a line in `warnings`. DataError when no model results.
+  /// be loaded is skipped with a line in `warnings`, and so is a folder of runs that is empty or
+  /// holds only runs without a model yet (a warning). DataError when no model results.
   static ModelRegistry load(const std::vector<std::string>& paths,
                             std::vector<std::string>* warnings);
 

@@ -4,7 +4,9 @@
 //   POST /api/predict[?model=NAME]        image file, multipart field "image", or canvas JSON
 //   POST /api/feedback?label=K[&model=NAME]   a correction (with a feedback folder); a write, so
 //                                         only from the page itself (below)
+//   POST /api/explain?class=K&method=M[&model=NAME]   a prediction and its attribution map
 //   GET  /api/models, /api/health, /metrics (Prometheus text)
+//   GET  /runs and /api/runs...           the research cockpit over the run folders (runs_api.h)
 // Every error is {"error": "..."} with its status (400, 401, 403, 404, 405, 408, 411, 413, 414,
 // 415, 421, 422, 431, 500, 503, 507). Models are shared read-only.
 //
@@ -40,6 +42,9 @@ struct ServerOptions {
   std::string token;  // required on writes as Authorization: Bearer; empty: none
   std::vector<std::string> allowed_hosts;  // more names clients reach the server by (Host)
   std::string cors_origin;  // Access-Control-Allow-Origin for /api/*; empty: no CORS headers
+  // The --run paths, rescanned for the research cockpit (/runs, /api/runs: runs_api.h); empty: the
+  // cockpit lists no runs.
+  std::vector<std::string> run_roots;
 };
 
 /// True for 127.0.0.0/8, ::1 and "localhost".

@@ -22,6 +22,8 @@ const state = {
   dirty: false,     // ...and one more after it when the picture changed meanwhile
   timer: 0,
   answer: null,     // the chosen model's last answer
+  explain: false,   // ask the chosen model why (POST /api/explain)...
+  explainClass: null,  // ...for this class (null: the answer)
 };
 
 // ---- the API -------------------------------------------------------------------------------
@@ -46,7 +48,12 @@ async function call(path, options = {}) {
 }
 
 function predict(blob, model) {
-  return call(`/api/predict?model=${encodeURIComponent(model)}`, {
+  let path = `/api/predict?model=${encodeURIComponent(model)}`;
+  if (state.explain && state.model && model === state.model.name) {
+    path = `/api/explain?model=${encodeURIComponent(model)}&method=${$("explain-method").value}`;
+    if (state.explainClass !== null) path += `&class=${state.explainClass}`;
+  }
+  return call(path, {
     method: "POST",
     headers: { "Content-Type": blob.type || "application/octet-stream" },
     body: blob,
@@ -289,8 +296,33 @@ function showAnswer(a, roundTripMs) {
   $("timing").textContent = `server ${a.server_ms.toFixed(1)} ms · round trip ${roundTripMs.toFixed(0)} ms`;
   drawInput($("seen"), a.input);
   $("seen-caption").textContent = `what the model saw (${a.input.height}×${a.input.width})`;
+  drawExplanation(a);
   renderBars(a);
   renderFeedback(a);
+}
+
+// The attribution map over what the model saw, coloured as mnist-predict --explain draws it: the
+// input dimmed, red where pixels pushed the class's score up, blue where they pushed it down.
+function drawExplanation(a) {
+  const e = a.explanation;
+  $("why-figure").hidden = !e;
+  if (!e) return;
+  const target = $("why");
+  target.width = e.width;
+  target.height = e.height;
+  const c = target.getContext("2d");
+  const img = c.createImageData(e.width, e.height);
+  const p = a.input.pixels, rgb = a.input.channels === 3;
+  const peak = Math.max(e.max_abs, 1e-12);
+  for (let i = 0; i < e.width * e.height; i++) {
+    const gray = rgb ? 0.299 * p[3 * i] + 0.587 * p[3 * i + 1] + 0.114 * p[3 * i + 2] : p[i];
+    const v = e.values[i], s = Math.min(1, Math.abs(v) / peak), base = 0.35 * gray;
+    const colour = v >= 0 ? [230, 40, 40] : [30, 110, 230];
+    img.data.set([0, 1, 2].map((k) => base * (1 - s) + colour[k] * s).concat(255), 4 * i);
+  }
+  c.putImageData(img, 0, 0);
+  const method = { "integrated-gradients": "integrated gradients", gradient: "gradient × input", occlusion: "occlusion" }[e.method];
+  $("why-caption").textContent = `why ${e.class_name}: red up, blue down (${method})`;
 }
 
 function renderBars(a) {
@@ -315,6 +347,16 @@ function renderBars(a) {
     pct.textContent = a ? `${(100 * p).toFixed(1)}%` : "";
     li.append(label, track, pct);
     li.setAttribute("aria-label", `${name}: ${(100 * p).toFixed(1)} percent`);
+    if (a && a.explanation && a.explanation.class === i) li.classList.add("explained");
+    if (state.explain) {
+      // With "explain" on, a class's bar asks why (or why not) that class.
+      li.classList.add("pick");
+      li.title = `explain ${name}`;
+      li.addEventListener("click", () => {
+        state.explainClass = a && i === a.digit ? null : i;
+        schedule(0);
+      });
+    }
     return li;
   });
   $("bars").replaceChildren(...rows);
@@ -435,10 +477,22 @@ function chooseModel(name) {
   hasPicture() ? schedule(0) : showNothing();
 }
 
-$("model").addEventListener("change", (e) => chooseModel(e.target.value));
+$("model").addEventListener("change", (e) => {
+  state.explainClass = null;  // another model, maybe other classes
+  chooseModel(e.target.value);
+});
 $("compare").addEventListener("change", (e) => {
   state.compare = e.target.checked;
   $("comparison").hidden = !state.compare;
+  if (hasPicture()) schedule(0);
+});
+$("explain").addEventListener("change", (e) => {
+  state.explain = e.target.checked;
+  state.explainClass = null;
+  $("explain-method").hidden = !state.explain;
+  if (hasPicture()) schedule(0);
+});
+$("explain-method").addEventListener("change", () => {
   if (hasPicture()) schedule(0);
 });
 $("clear").addEventListener("click", clearAll);
