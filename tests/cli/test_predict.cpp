@@ -163,6 +163,50 @@ TEST_F(Predict, SaveInputWritesTheModelsView) {
   }
 }
 
+// --explain writes, per file, the input the model saw with the attribution over it (10x, red up,
+// blue down); --explain-class and --explain-method change what is explained, and bad values of
+// either are one error line.
+TEST_F(Predict, ExplainWritesWhyTheModelAnsweredAsAHeatmap) {
+  testing::TempDir tmp;
+  const std::string out_dir = tmp / "why";
+  const auto r =
+      testing::run_command(predict("--no-window --json --save-input " + quote(tmp / "seen") +
+                                   " --explain " + quote(out_dir) + " " + quote(path("good"))));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["explanation_image"], out_dir + "/0001_a_explain.png");
+  for (const auto& j : lines) {
+    const cv::Mat why = cv::imread(j["explanation_image"].get<std::string>(), cv::IMREAD_COLOR);
+    const cv::Mat seen = cv::imread(j["input_image"].get<std::string>(), cv::IMREAD_GRAYSCALE);
+    ASSERT_EQ(why.size(), cv::Size(280, 280));
+    // Coloured where the model looked: the ink of what it saw, never the empty background only.
+    cv::Mat bgr[3];
+    cv::split(why, bgr);
+    cv::Mat red = bgr[2] > bgr[0] + 60, blue = bgr[0] > bgr[2] + 60;
+    cv::Mat ink;
+    cv::resize(seen > 60, ink, why.size(), 0, 0, cv::INTER_NEAREST);
+    EXPECT_GT(cv::countNonZero(red | blue), 50);
+    EXPECT_GT(cv::countNonZero((red | blue) & ink), cv::countNonZero((red | blue) & ~ink))
+        << "the attribution lies off the digit";
+  }
+  // Another class and method give another picture.
+  const auto other = testing::run_command(
+      predict("--no-window --json --explain-class 3 --explain-method occlusion --explain " +
+              quote(tmp / "other") + " " + quote(path("good/b.png"))));
+  ASSERT_EQ(other.status, 0) << other.err;
+  EXPECT_NE(testing::read_bytes(tmp / "other/0001_b_explain.png"),
+            testing::read_bytes(out_dir + "/0002_b_explain.png"));
+  testing::expect_one_error_line(
+      testing::run_command(predict("--no-window --explain-method saliency --explain " +
+                                   quote(tmp / "x") + " " + quote(path("good")))),
+      2, "--explain-method: \"saliency\" is not a method");
+  testing::expect_one_error_line(
+      testing::run_command(predict("--no-window --explain-class 10 --explain " + quote(tmp / "x") +
+                                   " " + quote(path("good")))),
+      2, "--explain-class: the model has classes 0 to 9");
+}
+
 // mnist-predict decodes a large JPEG photo reduced (libjpeg's DCT scaling, chosen from the header:
 // a 4000x3000 photo at 1/4), as the web server does: the model's input is the reduced decode's,
 // and it differs from the full decode's by little.

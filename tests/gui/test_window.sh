@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The prediction window for real, on a virtual X display: opens mnist-predict on two user images,
-# takes screenshots, checks they are not blank and that the keys move between images, then switches
+# takes screenshots, checks they are not blank, that the keys move between images and that e shows
+# the explanation overlay, then switches
 # to draw mode, writes a "7" with the mouse and checks the window predicted it live and printed the
 # prediction on quit. Usage: test_window.sh BIN_DIR.
 #   MNIST_GUI_RUN=DIR         use this run folder instead of training one epoch here
@@ -82,6 +83,11 @@ shot_until_differs() {
 shot first && not_blank first
 xdotool key Right && shot_until_differs first second && not_blank second
 xdotool key p && shot_until_differs second back
+# e: the input panel shows why (the attribution overlay, red pixels), e again: back to the input.
+xdotool key e && shot_until_differs back explained && not_blank explained
+red=$(convert "$work/explained.png" -fx '(r > b + 0.25) ? 1 : 0' -format '%[fx:mean*w*h]' info:)
+awk -v n="$red" 'BEGIN { exit !(n > 200) }' || fail "e showed no red attribution ($red pixels)"
+xdotool key e && shot_until_differs explained unexplained
 
 # Draw mode: a "7" in canvas coordinates (the canvas starts at 30, 94 in the window).
 xdotool key d && shot_until_differs back empty_canvas && sleep 0.3 && shot empty_canvas
@@ -106,5 +112,6 @@ if [ -n "${MNIST_SCREENSHOT_DIR:-}" ]; then
   mkdir -p "$MNIST_SCREENSHOT_DIR"
   cp "$work/first.png" "$MNIST_SCREENSHOT_DIR/predict_window.png"
   cp "$work/drawn.png" "$MNIST_SCREENSHOT_DIR/predict_draw.png"
+  cp "$work/explained.png" "$MNIST_SCREENSHOT_DIR/predict_explain.png"
 fi
-echo "window: 4 screenshots checked, keys and draw mode work; $(grep '^canvas' "$work/out.txt")"
+echo "window: 6 screenshots checked, keys, explain and draw mode work; $(grep '^canvas' "$work/out.txt")"

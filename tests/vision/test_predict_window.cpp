@@ -4,9 +4,11 @@
 // Positions are found by colour, so the tests do not depend on the layout's numbers.
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <opencv2/imgproc.hpp>
 
 #include "mnist/data/dataset.h"
+#include "mnist/vision/attribution.h"
 #include "mnist/vision/canvas.h"
 #include "mnist/vision/predict_window.h"
 
@@ -158,6 +160,33 @@ TEST(PredictWindow, TheDrawViewShowsTheCanvasExactlyWhereTheMouseMapsTo) {
   EXPECT_EQ(count_of(blank, kBlue), 0);
   const ImageResult r = prediction(cv::Mat());
   EXPECT_GT(count_of(render_draw_view(canvas, &r, info), kOrange), 100);
+}
+
+// e: the input panel shows the attribution overlay in place of the plain input, with a caption
+// naming the class explained; without it the panel is the input as before.
+TEST(PredictWindow, TheExplainKeyShowsTheOverlayInTheInputPanel) {
+  const ImageResult r = prediction(cv::Mat(300, 600, CV_8UC3, kMagenta));
+  DatasetInfo info = dataset_info(DatasetName::kMnist);
+  auto map = torch::zeros({28, 28});
+  map.index_put_({torch::indexing::Slice(6, 22), torch::indexing::Slice(10, 18)}, 1.0);
+  map[0][0] = -0.5;
+  const cv::Mat why = attribution_overlay(r.input, map, 10);
+  ASSERT_EQ(why.size(), cv::Size(280, 280));
+  const cv::Vec3b up = why.at<cv::Vec3b>(100, 140), down = why.at<cv::Vec3b>(5, 5);
+  EXPECT_GT(up[2], 200);    // red where the score went up
+  EXPECT_GT(down[0], 100);  // blue where it went down
+  EXPECT_LT(down[2], 100);
+  const cv::Mat plain = render_file_view(r, info, "1/1");
+  const cv::Mat explained = render_file_view(r, info, "1/1", why);
+  EXPECT_EQ(count_near(plain, cv::Scalar(40, 40, 230), 2), 0);
+  EXPECT_GT(count_near(explained, cv::Scalar(40, 40, 230), 2), 1000);
+  cv::Mat diff;
+  cv::absdiff(plain, explained, diff);
+  cv::Mat changed = diff.reshape(1, diff.rows * diff.cols);
+  EXPECT_GT(cv::countNonZero(changed), 1000);
+  const cv::Mat drawn =
+      render_draw_view(cv::Mat(280, 280, CV_8UC1, cv::Scalar(255)), &r, info, why);
+  EXPECT_GT(count_near(drawn, cv::Scalar(40, 40, 230), 2), 1000);
 }
 
 }  // namespace
