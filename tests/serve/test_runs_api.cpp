@@ -114,6 +114,7 @@ TEST_F(RunsApi, TheTableListsEveryRunWithItsStatusAndPages) {
                                                         {"failed", "failed"},
                                                         {"interrupted", "interrupted"}}));
   const json done = run_of(all, "complete");
+  EXPECT_EQ(done["config_name"], "tiny");  // from meta.json's command line
   EXPECT_EQ(done["model"], "mlp");
   EXPECT_EQ(done["dataset"], "mnist");
   EXPECT_EQ(done["epochs_done"], 2);

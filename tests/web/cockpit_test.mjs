@@ -43,7 +43,7 @@ try {
   await page.waitForSelector("#runs-body tr");
   const names = () => page.$$eval("#runs-body tr", (rows) => rows.map((r) => r.dataset.name));
   check((await names()).length === 2, `the table lists the 2 runs: ${await names()}`);
-  const accuracies = () => page.$$eval("#runs-body tr", (rows) => rows.map((r) => parseFloat(r.children[7].textContent)));
+  const accuracies = () => page.$$eval("#runs-body tr", (rows) => rows.map((r) => parseFloat(r.children[8].textContent)));
   await page.click('button.sort[data-key="test_accuracy"]');
   let acc = await accuracies();
   check(acc[0] <= acc[1], `sorted by test accuracy, ascending: ${acc}`);

@@ -25,7 +25,7 @@ command -v node >/dev/null || skip "node is missing"
 
 work=$(mktemp -d)
 server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; pkill -f -- "--run-dir $work/runs/live" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; pkill -f -- "--run-dir $work/runs/live" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # Two runs that differ in their learning rate (the compare view's config diff).
 "$bin/mnist-train" --config "$repo/configs/mnist_mlp_fast.json" --set "data.dir=$data" \

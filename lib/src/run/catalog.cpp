@@ -126,6 +126,7 @@ nlohmann::json RunSummary::to_json() const {
     return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v);
   };
   nlohmann::json j{{"status", name_of(status)},
+                   {"config_name", config_name},
                    {"model", model},
                    {"dataset", dataset},
                    {"epochs_done", epochs_done},
@@ -176,6 +177,15 @@ RunSummary read_run_summary(const std::string& dir) {
     meta = nlohmann::json::object();  // a run from before meta.json: not worth a status
   }
   s.start_time = meta.value("start_time", "");
+  if (meta.contains("command") && meta["command"].is_string()) {
+    const auto words = split(meta["command"].get<std::string>(), ' ');
+    for (size_t i = 0; i < words.size(); ++i) {
+      std::string file;
+      if (words[i] == "--config" && i + 1 < words.size()) file = words[i + 1];
+      if (words[i].rfind("--config=", 0) == 0) file = words[i].substr(9);
+      if (!file.empty()) s.config_name = fs::path(file).stem().string();
+    }
+  }
   try {
     const auto history = read_history_table(dir);
     const auto& columns = history["columns"];

@@ -32,6 +32,8 @@ struct RunSummary {
   nlohmann::json config;    // the resolved config; null when unreadable
   nlohmann::json metrics;   // metrics.json; null before the run is complete
   nlohmann::json progress;  // progress.json; null when there is none
+  std::string config_name;  // the --config file's name without folder and .json, from
+                            // meta.json's command ("mnist_mlp_fast"); "" when there was none
   std::string model;        // model.type ("mlp", "cnn"), "" when unknown
   std::string dataset;      // data.dataset
   int64_t epochs_done = 0;  // rows of history.csv

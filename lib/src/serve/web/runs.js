@@ -73,6 +73,7 @@ function showError(e) {
 const FIXED = [
   { key: "name", label: "run" },
   { key: "status", label: "status" },
+  { key: "config_name", label: "config" },
   { key: "model", label: "model" },
   { key: "dataset", label: "data" },
   { key: "epochs_done", label: "epochs" },
@@ -157,6 +158,7 @@ function renderRuns() {
       el("td", {}, box),
       el("td", {}, el("a", { href: `#run=${encodeURIComponent(r.name)}` }, r.name)),
       el("td", {}, el("span", { class: `status ${r.status}`, title: r.problem || "" }, r.status)),
+      el("td", {}, r.config_name || "–"),
       el("td", {}, r.model || "–"), el("td", {}, r.dataset || "–"), el("td", { class: "n" }, epochs),
       el("td", { class: "n" }, pct(r.best_val_accuracy)), el("td", { class: "n" }, pct(r.test_accuracy)),
       el("td", { class: "n" }, duration(r.wall_seconds)),
@@ -306,7 +308,7 @@ function fact(label, value) {
 }
 
 function renderFacts(r) {
-  const facts = [fact("status", r.status), fact("model", r.model || "–"), fact("data", r.dataset || "–"),
+  const facts = [fact("status", r.status), fact("config", r.config_name || "–"), fact("model", r.model || "–"), fact("data", r.dataset || "–"),
     fact("epochs", `${r.epochs_done} / ${r.epochs_planned}`), fact("best val", pct(r.best_val_accuracy)),
     fact("test accuracy", pct(r.test_accuracy)), fact("wall time", duration(r.wall_seconds)),
     fact("started", (r.start_time || "–").replace("T", " ").replace("Z", ""))];
