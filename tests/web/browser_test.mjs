@@ -1,7 +1,7 @@
 // The page in a real browser (Debian's chromium through playwright-core): every check prints one
 // line; the first failure ends the run with exit status 1. run_browser_test.sh starts the server.
 // Usage: node browser_test.mjs URL UPLOAD_PNG UPLOAD_LABEL FEEDBACK_DIR SCREENSHOT_DIR
-import { chromium } from "playwright-core";
+import { drawSeven, launch } from "./pages.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -58,23 +58,8 @@ async function drawCrossbar(page) {
   await page.mouse.up();
 }
 
-async function drawSeven(page) {
-  const box = await page.locator("#canvas").boundingBox();
-  const at = (x, y) => [box.x + x * box.width, box.y + y * box.height];
-  await page.mouse.move(...at(0.25, 0.2));
-  await page.mouse.down();
-  await page.mouse.move(...at(0.75, 0.2), { steps: 12 });
-  await page.mouse.move(...at(0.45, 0.85), { steps: 16 });
-  await page.mouse.up();
-}
-
 try {
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   const page = await context.newPage();
   const problems = [];

@@ -4,7 +4,7 @@
 // completes, and the explanation overlay on the drawing page; no console errors; screenshots at
 // full width and at 360 px. Every check prints one line; the first failure ends the run (exit 1).
 // Usage: node cockpit_test.mjs URL RUNS_DIR TRAIN_COMMAND_JSON SCREENSHOT_DIR
-import { chromium } from "playwright-core";
+import { drawSeven, launch } from "./pages.mjs";
 import { spawn } from "node:child_process";
 import path from "node:path";
 
@@ -21,12 +21,7 @@ function check(ok, what) {
 }
 
 try {
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems = [];
@@ -112,13 +107,7 @@ try {
   await page.goto(url);
   await page.waitForSelector("#model option", { state: "attached" });
   await page.check("#explain");
-  const box = await page.locator("#canvas").boundingBox();
-  const at = (x, y) => [box.x + x * box.width, box.y + y * box.height];
-  await page.mouse.move(...at(0.25, 0.2));
-  await page.mouse.down();
-  await page.mouse.move(...at(0.75, 0.2), { steps: 12 });
-  await page.mouse.move(...at(0.45, 0.85), { steps: 16 });
-  await page.mouse.up();
+  await drawSeven(page);
   await page.waitForFunction(() => !document.getElementById("why-figure").hidden &&
     document.getElementById("result").getAttribute("aria-busy") === "false", null, { timeout: 20_000 });
   const why = await page.evaluate(() => {

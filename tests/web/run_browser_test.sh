@@ -10,19 +10,7 @@
 # MNIST_REQUIRE_ALL is set (scripts/test.sh sets it; scripts/install_deps.sh installs them all).
 set -euo pipefail
 
-bin=$1
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-data=${MNIST_DATA_DIR:-$repo/data/mnist}
-skip() {
-  if [ -n "${MNIST_REQUIRE_ALL:-}" ]; then echo "error: $*" >&2; exit 1; fi
-  echo "skipped: $*"; exit 77
-}
-command -v node >/dev/null || skip "node is missing"
-[ -x /usr/bin/chromium ] || skip "/usr/bin/chromium is missing (Debian package chromium)"
-[ -d "$here/node_modules/playwright-core" ] || skip "playwright-core is missing (npm ci --prefix tests/web)"
-[ -f "$data/t10k-images-idx3-ubyte" ] || [ -f "$data/t10k-images-idx3-ubyte.gz" ] ||
-  skip "no MNIST in $data (scripts/fetch_mnist.sh)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 work=$(mktemp -d)
 server=""
@@ -37,17 +25,7 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/mnist-userset" --data "$data" --out "$work/images" --count 1 >/dev/null
 
 token=browser-test-token
-MNIST_SERVE_TOKEN=$token "$bin/mnist-serve" --run "$work/runs" --port 0 --feedback-dir "$work/feedback" \
-  >"$work/serve.log" 2>&1 &
-server=$!
-url=""
-for _ in $(seq 1 300); do
-  url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$work/serve.log" || true)
-  [ -n "$url" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "mnist-serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+MNIST_SERVE_TOKEN=$token start_serve "$work/serve.log" --run "$work/runs" --feedback-dir "$work/feedback"
 
 upload=$work/images/dark_on_white-0000.png
 label=$(grep '^dark_on_white-0000.png,' "$work/images/labels.csv" | cut -d, -f3)

@@ -31,17 +31,21 @@ std::string text_of(const std::string& path, uint64_t max_bytes) {
   return std::string(bytes.begin(), bytes.end());
 }
 
+/// The file `name` of the run folder `dir`, whole; DataError naming the file only (what it says
+/// reaches the cockpit's clients, which are not told the server's paths).
+std::string run_file_text(const std::string& dir, const std::string& name, uint64_t max_bytes) {
+  try {
+    return text_of((fs::path(dir) / name).string(), max_bytes);
+  } catch (const DataError& e) {
+    const std::string what = e.what();  // "<path>: <reason>"
+    const auto colon = what.rfind(": ");
+    throw DataError(name + (colon == std::string::npos ? ": cannot be read" : what.substr(colon)));
+  }
+}
+
 /// The JSON object in `name` of `dir`; throws DataError/UsageError naming only the file's name.
 nlohmann::json json_file(const std::string& dir, const char* name) {
-  std::string text;
-  try {
-    text = text_of((fs::path(dir) / name).string(), kSmallFile);
-  } catch (const DataError& e) {
-    // The message starts with the path; clients see the file name only.
-    const std::string what = e.what();
-    const auto colon = what.rfind(": ");
-    throw DataError(std::string(name) + (colon == std::string::npos ? "" : what.substr(colon)));
-  }
+  const std::string text = run_file_text(dir, name, kSmallFile);
   nlohmann::json j = parse_json_text(text, name, kMaxDepth);
   if (!j.is_object()) throw DataError(std::string(name) + ": not a JSON object");
   return j;
@@ -269,12 +273,7 @@ nlohmann::json read_history_table(const std::string& dir, int64_t after_epoch) {
   const std::string path = (fs::path(dir) / run_files::kHistory).string();
   std::error_code ec;
   if (!fs::exists(path, ec)) return table;
-  std::string text;
-  try {
-    text = text_of(path, kSmallFile);
-  } catch (const DataError&) {
-    throw DataError(std::string(run_files::kHistory) + ": cannot be read");
-  }
+  const std::string text = run_file_text(dir, run_files::kHistory, kSmallFile);
   const auto lines = split(text, '\n');
   const auto columns = split(lines.front(), ',');
   if (columns.empty() || columns.front() != "epoch") {
@@ -306,14 +305,7 @@ nlohmann::json read_history_table(const std::string& dir, int64_t after_epoch) {
 
 std::vector<PredictionRow> read_predictions(const std::string& dir) {
   const std::string name = run_files::kPredictions;
-  std::string text;
-  try {
-    text = text_of((fs::path(dir) / name).string(), kPredictionsFile);
-  } catch (const DataError& e) {
-    const std::string what = e.what();
-    const auto colon = what.rfind(": ");
-    throw DataError(name + (colon == std::string::npos ? "" : what.substr(colon)));
-  }
+  const std::string text = run_file_text(dir, name, kPredictionsFile);
   std::vector<PredictionRow> rows;
   const char* p = text.data();
   const char* end = p + text.size();

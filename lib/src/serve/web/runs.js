@@ -64,6 +64,8 @@ function duration(s) {
   return `${(s / 3600).toFixed(1)} h`;
 }
 const runUrl = (name) => `/api/runs/${encodeURIComponent(name)}`;
+// A run file's address: "plots/a b.png" -> ".../files/plots/a%20b.png".
+const fileUrl = (base, f) => `${base}/files/${f.split("/").map(encodeURIComponent).join("/")}`;
 function showError(e) {
   $("error").textContent = e ? (e.message || String(e)) : "";
 }
@@ -428,10 +430,10 @@ async function showRun(name) {
     $("cell").hidden = true;
     await loadWrong();
     const samples = r.files.find((f) => f === "plots/samples.png");
-    if (samples) $("samples").src = `${r.base}/files/${samples}`;
+    if (samples) $("samples").src = fileUrl(r.base, samples);
     $("samples").hidden = !samples;
   }
-  $("files").replaceChildren(...r.files.map((f) => el("li", {}, el("a", { href: `${r.base}/files/${f}` }, f))));
+  $("files").replaceChildren(...r.files.map((f) => el("li", {}, el("a", { href: fileUrl(r.base, f) }, f))));
   $("config").textContent = JSON.stringify(r.config, null, 2);
   if (r.status === "running") follow(r.name);
 }
