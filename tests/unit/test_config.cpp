@@ -375,7 +375,7 @@ TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
       check(name, value);
     }
   }
-  EXPECT_EQ(keys, 68);
+  EXPECT_EQ(keys, 70);
 }
 
 // Each enumerated key takes exactly its names, and writes back the name it read.

@@ -360,6 +360,10 @@ const std::vector<Key>& keys() {
               "forward and backward written out into reused buffers, bit-identical to autograd's; "
               "`false` for autograd. `MNIST_PLAIN=1` in the environment turns this and every "
               "other fast path off ([Performance](performance.md))"),
+      boolean("train.channels_last", at(&Config::train, &TrainConfig::channels_last),
+              "CNNs on the CPU: images and activations in channels-last (NHWC) memory order, "
+              "which oneDNN's convolutions and LibTorch's batch norm and pooling run faster than "
+              "NCHW (results differ in rounding, reproducibly); `false` for NCHW"),
       boolean("train.adaptive_threads", at(&Config::train, &TrainConfig::adaptive_threads),
               "with `threads` > 1 and the written-out MLP step: while other processes' runnable "
               "tasks (`/proc/stat`, every 200 steps) leave fewer free cores than `threads`, train "
@@ -396,6 +400,10 @@ const std::vector<Key>& keys() {
              {0.5, 100}, "smoothness of the elastic displacement field, in pixels"),
       boolean("augment.hflip", at(&Config::augment, &AugmentConfig::hflip),
               "mirror left-right with probability 1/2 (for clothes; digits are not symmetric)"),
+      boolean("augment.blur_by_matmul", at(&Config::augment, &AugmentConfig::blur_by_matmul),
+              "the elastic field's Gaussian smoothing as two matrix products with the replicate "
+              "border folded in (about 10x faster than the padded single-channel convolutions; "
+              "the same sums, rounded differently); `false` for the convolutions"),
 
       choice("optim.name", at(&Config::optim, &OptimConfig::name),
              "`adamw` has decoupled weight decay"),

@@ -63,7 +63,27 @@ CNNImpl::CNNImpl(const CNNOptions& options) {
 }
 
 at::Tensor CNNImpl::forward(const at::Tensor& images) {
-  return head_->forward(features_->forward(images));
+  if (!channels_last_) return head_->forward(features_->forward(images));
+  // The first layer's output is made channels-last: a one-channel image and its convolution's
+  // weights cannot ask for it (their two orders are the same bytes); every later layer follows
+  // its input's order.
+  at::Tensor x = images;
+  bool first = true;
+  for (auto& layer : *features_) {
+    x = layer.forward(x);
+    if (first) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    first = false;
+  }
+  return head_->forward(x);
+}
+
+void CNNImpl::set_channels_last(bool on) {
+  channels_last_ = on;
+  torch::NoGradGuard no_grad;
+  const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  for (auto& p : parameters()) {
+    if (p.dim() == 4 && !p.is_contiguous(format)) p.set_data(p.contiguous(format));
+  }
 }
 
 }  // namespace mnist

@@ -27,8 +27,9 @@ typename Map::key_type state_key(const Map& /*unused*/, const at::Tensor& p) {
 // Returns false when `tensor` was undefined.
 bool point_at(at::Tensor& tensor, const at::Tensor& view) {
   if (!tensor.defined()) return false;
-  if (tensor.data_ptr() != view.data_ptr()) {
-    view.copy_(tensor.detach().view(view.sizes()));
+  if (tensor.data_ptr() != view.data_ptr() || tensor.strides() != view.strides()) {
+    // A clone first: the old tensor may be the same memory in another order.
+    view.copy_(tensor.detach().clone().view(view.sizes()));
     tensor = view;
   }
   return true;
@@ -91,7 +92,7 @@ bool FusedAdam::supports(const std::vector<at::Tensor>& parameters) {
   if (parameters.empty()) return false;
   for (const auto& p : parameters) {
     if (p.layout() != c10::kStrided || p.scalar_type() != at::kFloat ||
-        p.device() != parameters.front().device())
+        p.device() != parameters.front().device() || !p.is_non_overlapping_and_dense())
       return false;
   }
   return true;
@@ -129,7 +130,7 @@ bool FusedAdam::in_place() const {
     const auto& p = params_[i];
     const auto& g = p.grad();
     if (p.data_ptr() != param_base + offsets_[i] || !g.defined() ||
-        g.data_ptr() != grad_base + offsets_[i])
+        g.data_ptr() != grad_base + offsets_[i] || g.strides() != p.strides())
       return false;
   }
   return true;
@@ -143,8 +144,10 @@ void FusedAdam::adopt() {
   states_.clear();
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
+    // With the parameter's own strides (a channels-last weight stays channels-last): a dense
+    // tensor's elements fill its numel() slots whatever their order.
     const auto view = [&](const at::Tensor& flat) {
-      return flat.narrow(0, offsets_[i], p.numel()).view(p.sizes());
+      return flat.as_strided(p.sizes(), p.strides(), offsets_[i]);
     };
     const auto param_view = view(flat_param_);
     if (p.data_ptr() != param_view.data_ptr()) {

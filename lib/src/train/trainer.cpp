@@ -172,11 +172,13 @@ Learner build_learner(const Config& config, const DatasetInfo& info, c10::Device
     }
   }
   l.model->to(device);
+  if (uses_channels_last(config, device)) l.model->set_channels_last(true);
   broadcast_model(comm, *l.model);  // every rank starts from rank 0's weights
   l.optimizer = make_optimizer(config.optim, l.model->parameters());
   if (config.train.ema_decay > 0) {
     auto copy = build_model(config.model, info);
     copy->to(device);
+    if (uses_channels_last(config, device)) copy->set_channels_last(true);
     l.average.emplace(copy, *l.model, config.train.ema_decay);
   }
   return l;

@@ -121,6 +121,7 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   double ema_decay = 0.0;
   bool fast_step = true;
+  bool channels_last = true;
   bool adaptive_threads = true;
 };
 
@@ -139,6 +140,7 @@ struct AugmentConfig {
   double elastic_alpha = 0.0;
   double elastic_sigma = 4.0;
   bool hflip = false;
+  bool blur_by_matmul = true;
   bool enabled() const {
     return rotation > 0 || translate > 0 || scale > 0 || shear > 0 || elastic_alpha > 0 || hflip;
   }

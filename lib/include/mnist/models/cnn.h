@@ -39,8 +39,10 @@ class CNNImpl : public ClassifierImpl {
   /// UsageError naming model.channels when its pooling blocks shrink the images below 1x1.
   explicit CNNImpl(const CNNOptions& options);
   at::Tensor forward(const at::Tensor& images) override;
+  void set_channels_last(bool on) override;
 
  private:
+  bool channels_last_ = false;
   // Checkpoint keys "features.N.*" and "head.N.*" (renaming is a format change).
   torch::nn::Sequential features_;
   torch::nn::Sequential head_;

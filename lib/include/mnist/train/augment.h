@@ -6,7 +6,11 @@
 // torch's global generator, which the training loop seeds per epoch: runs are reproducible and a
 // resumed run draws the same transforms.
 
+#include <mutex>
+#include <utility>
+
 #include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
 
 #include "mnist/config/config.h"
 
@@ -21,7 +25,13 @@ class Augmenter {
   at::Tensor operator()(const at::Tensor& images) const;
 
  private:
+  /// The elastic field's smoothing matrices for h x w images: [h, h] and the transposed [w, w].
+  const std::pair<at::Tensor, at::Tensor>& smoothing(int64_t h, int64_t w,
+                                                     const at::TensorOptions& options) const;
+
   AugmentConfig config_;
+  mutable std::mutex mutex_;
+  mutable std::pair<at::Tensor, at::Tensor> smoothing_;
 };
 
 }  // namespace mnist

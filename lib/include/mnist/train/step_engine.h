@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch/optim/optimizer.h>
 
 #include "mnist/config/config.h"
@@ -26,6 +27,12 @@ class StepEngine {
   /// count may follow the machine's load (train/thread_governor.h).
   virtual bool thread_count_free() const = 0;
 };
+
+/// True when a CNN trains in channels-last (NHWC) memory order: `train.channels_last`, on the CPU,
+/// and plain_paths() off. oneDNN's convolutions and LibTorch's batch norm, ReLU and pooling then
+/// run in that order, which they do faster than in NCHW on the CPU; the results differ from NCHW's
+/// in rounding (reproducibly).
+bool uses_channels_last(const Config& config, c10::Device device);
 
 /// The written-out step when it covers `config` and `model` (MLPStep::create: batches of up to
 /// `max_batch`) and core/runtime.h's plain_paths() is off, else autograd, which zeroes the
