@@ -99,6 +99,61 @@ TEST(Bench, MeasuresEveryFigureOnBothSidesAndWritesTheReport) {
   EXPECT_TRUE(fs::exists(dir / "bench/fast-2/model.pt"));
 }
 
+TEST(Bench, CnnSuiteMeasuresTheCnnRecipesOnBothSides) {
+  REQUIRE_PEER();
+  TempDir dir;
+  testing::write_synthetic_mnist(dir / "data", 600, 200);
+  // The CNN recipe's parts, small: batch norm, pooling, dropout, AdamW, one-cycle, label
+  // smoothing, a weight average, the affine and elastic augmentation.
+  const nlohmann::json cnn = {
+      {"threads", 1},
+      {"data", {{"val_size", 100}}},
+      {"model",
+       {{"type", "cnn"},
+        {"channels", {4, 8}},
+        {"kernel_sizes", {3, 3}},
+        {"hidden_sizes", {16}},
+        {"dropout", 0.1}}},
+      {"train", {{"epochs", 3}, {"batch_size", 32}, {"label_smoothing", 0.1}, {"ema_decay", 0.9}}},
+      {"augment", {{"rotation", 5}, {"elastic_alpha", 1.0}, {"elastic_sigma", 2}}},
+      {"optim", {{"name", "adamw"}, {"lr", 0.01}, {"weight_decay", 0.01}}},
+      {"schedule", {{"name", "onecycle"}}}};
+  testing::write_bytes(dir / "cnn.json", cnn.dump());
+  const auto r = testing::run_command(
+      kBench + " --python " + kPython + " --data " + testing::quote(dir / "data") +
+      " --suite cnn --cnn-config " + testing::quote(dir / "cnn.json") + " --cnn-fast-config " +
+      testing::quote(dir / "cnn.json") + " --cnn-recipe " + testing::quote(dir / "cnn.json") +
+      " --work-dir " + testing::quote(dir / "bench") + " --repeats 1 --cnn-epochs 1");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(testing::read_bytes(dir / "bench/bench.json"));
+  ASSERT_EQ(report.at("figures").size(), 7u);
+  for (const auto& f : report.at("figures")) {
+    SCOPED_TRACE(f.at("name").get<std::string>());
+    ASSERT_EQ(f.at("ours").size(), 1u);
+    ASSERT_EQ(f.at("python").size(), 1u);
+    EXPECT_GT(f.at("ours")[0].get<double>(), 0.0);
+    EXPECT_GT(f.at("python")[0].get<double>(), 0.0);
+  }
+  // Our figures are our runs': the throughput from the CNN run's history, the accuracy from the
+  // speed run's metrics; both sides learned the synthetic digits.
+  const auto& rate = report.at("figures")[0];
+  EXPECT_NE(rate.at("name").get<std::string>().find("CNN training images/s"), std::string::npos);
+  const auto rows = testing::lines(testing::read_bytes(dir / "bench/cnn-1/history.csv"));
+  ASSERT_EQ(rows.size(), 2u);  // --cnn-epochs 1
+  EXPECT_NEAR(rate.at("ours")[0].get<double>(), std::stod(rows[1].substr(rows[1].rfind(',') + 1)),
+              1.0);
+  const auto metrics =
+      nlohmann::json::parse(testing::read_bytes(dir / "bench/cnn-fast-1/metrics.json"));
+  const auto& accuracy = report.at("figures")[3];
+  EXPECT_DOUBLE_EQ(accuracy.at("ours")[0].get<double>(),
+                   100.0 * metrics.at("test_accuracy").get<double>());
+  EXPECT_GT(accuracy.at("ours")[0].get<double>(), 60.0);
+  EXPECT_GT(accuracy.at("python")[0].get<double>(), 60.0);
+  EXPECT_TRUE(fs::exists(dir / "bench/cnn-recipe-1/model.pt"));
+  EXPECT_NE(r.out.find("| CNN batch inference"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("tutorial recipe"), std::string::npos) << "--suite cnn ran the MLP rows";
+}
+
 TEST(Bench, BadInputIsOneErrorLine) {
   TempDir dir;
   auto r = testing::run_command(kBench + " --data " + testing::quote(dir / "nothing") +
@@ -109,6 +164,12 @@ TEST(Bench, BadInputIsOneErrorLine) {
   testing::expect_one_error_line(r, 2, "taken");
   r = testing::run_command(kBench + " --repeats 0");
   EXPECT_EQ(r.status, 2);
+  r = testing::run_command(kBench + " --suite gpu");
+  EXPECT_EQ(r.status, 2);
+  r = testing::run_command(kBench + " --suite cnn --cnn-config " +
+                           testing::quote(dir / "none.json") + " --work-dir " +
+                           testing::quote(dir / "bench2"));
+  testing::expect_one_error_line(r, 2, "none.json");
 }
 
 TEST(BenchReport, MediansRatiosAndTable) {

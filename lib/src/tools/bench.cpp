@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include "mnist/config/config.h"
 #include "mnist/core/error.h"
 #include "mnist/core/runtime.h"
 #include "mnist/data/dataset.h"
@@ -168,6 +169,137 @@ double Figure::ratio() const {
   return higher_is_better ? a / b : b / a;
 }
 
+namespace {
+
+// The median images/s of the epochs of a peer's JSON answer.
+double peer_rate(const nlohmann::json& answer) {
+  std::vector<double> rates;
+  for (const auto& e : answer.at("epochs"))
+    rates.push_back(e.at("images_per_second").get<double>());
+  return median(rates);
+}
+
+double test_accuracy_percent(const fs::path& run) {
+  return 100.0 * nlohmann::json::parse(read_text_file((run / "metrics.json").string()))
+                     .at("test_accuracy")
+                     .get<double>();
+}
+
+// Batches of 1000 of the test set to probabilities: one untimed pass, the median of five timed.
+double batch_rate(const Predictor& predictor, const Dataset& test) {
+  std::vector<double> rates;
+  for (int pass = 0; pass <= 5; ++pass) {
+    const auto start = Clock::now();
+    for (int64_t i = 0; i < test.size(); i += 1000)
+      predictor.probabilities(test.images.narrow(0, i, std::min<int64_t>(1000, test.size() - i)));
+    if (pass > 0)
+      rates.push_back(static_cast<double>(test.size()) / seconds_between(start, Clock::now()));
+  }
+  return median(rates);
+}
+
+// The tutorial's rows (defined below, after run()).
+std::vector<Figure> run_mlp(const Options& o, const Dataset& test, const std::string& train_bin,
+                            const std::string& predict_bin, bool have_predict,
+                            const std::string& data_arg,
+                            const std::function<void(const std::string&)>& log);
+
+std::string stem(const std::string& path) {
+  return fs::path(path).stem().string();
+}
+
+// The CNN rows: the same recipes on both sides, alternating, `o.repeats` times.
+std::vector<Figure> run_cnn(const Options& o, const Dataset& test, const std::string& train_bin,
+                            const std::string& data_arg,
+                            const std::function<void(const std::string&)>& log) {
+  const fs::path work(o.work_dir);
+  const std::string epochs = std::to_string(o.cnn_epochs);
+  Figure train{"CNN training images/s, " + stem(o.cnn_config) + " recipe", "images/s"};
+  Figure memory{"peak memory of that CNN training process", "MB", false};
+  Figure target{
+      "time to 99% test accuracy: " + stem(o.cnn_fast_config) + ".json, process start to exit", "s",
+      false};
+  Figure accuracy{"test accuracy reached by that CNN run", "%"};
+  Figure batch{"CNN batch inference (batches of 1000, test set)", "images/s"};
+  const bool full = !o.cnn_recipe_config.empty();
+  Figure recipe_time{"whole recipe: " + stem(o.cnn_recipe_config) + ".json, process start to exit",
+                     "s", false};
+  Figure recipe_accuracy{"test accuracy reached by that recipe", "%"};
+
+  for (int r = 1; r <= o.repeats; ++r) {
+    const std::string tag = std::to_string(r);
+    log("repeat " + tag + "/" + std::to_string(o.repeats) + ": CNN recipe, " + epochs +
+        " epoch(s)");
+    const fs::path run = work / ("cnn-" + tag);
+    const auto ours = checked({train_bin, "--config", o.cnn_config, "--set", data_arg, "--set",
+                               "train.epochs=" + epochs, "--run-dir", run.string()},
+                              "mnist-train (CNN recipe)");
+    train.ours.push_back(median(history_rates(run)));
+    memory.ours.push_back(ours.max_rss_mb);
+    const auto py = checked({o.python, o.peer, "train", "--config", o.cnn_config, "--data",
+                             o.data_dir, "--epochs", epochs},
+                            "the Python peer (CNN recipe)");
+    train.python.push_back(peer_rate(parse_json(py.out, "the Python peer")));
+    memory.python.push_back(py.max_rss_mb);
+
+    log("repeat " + tag + ": CNN speed recipe");
+    const fs::path fast_run = work / ("cnn-fast-" + tag);
+    const auto ours_fast = checked({train_bin, "--config", o.cnn_fast_config, "--set", data_arg,
+                                    "--run-dir", fast_run.string()},
+                                   "mnist-train (CNN speed recipe)");
+    target.ours.push_back(ours_fast.wall_seconds);
+    accuracy.ours.push_back(test_accuracy_percent(fast_run));
+    const auto py_fast =
+        checked({o.python, o.peer, "train", "--config", o.cnn_fast_config, "--data", o.data_dir},
+                "the Python peer (CNN speed recipe)");
+    target.python.push_back(py_fast.wall_seconds);
+    accuracy.python.push_back(
+        100.0 * parse_json(py_fast.out, "the Python peer").at("test_accuracy").get<double>());
+
+    log("repeat " + tag + ": CNN inference");
+    {
+      // With the speed recipe's threads, as the peer's inference.
+      const Config fast = load_config(o.cnn_fast_config, {});
+      const int threads = at::get_num_threads();
+      configure_runtime(static_cast<int>(fast.threads), static_cast<int>(fast.blas_threads));
+      batch.ours.push_back(batch_rate(Predictor::open(fast_run.string()), test));
+      configure_runtime(threads);
+    }
+    batch.python.push_back(parse_json(checked({o.python, o.peer, "infer", "--config",
+                                               o.cnn_fast_config, "--data", o.data_dir, "--warmup",
+                                               "5", "--iterations", "20", "--batch-repeats", "5"},
+                                              "the Python peer (CNN inference)")
+                                          .out,
+                                      "the Python peer")
+                               .at("batch_images_per_second")
+                               .get<double>());
+
+    if (full) {
+      log("repeat " + tag + ": the whole CNN recipe (minutes)");
+      const fs::path recipe_run = work / ("cnn-recipe-" + tag);
+      recipe_time.ours.push_back(checked({train_bin, "--config", o.cnn_recipe_config, "--set",
+                                          data_arg, "--run-dir", recipe_run.string()},
+                                         "mnist-train (whole CNN recipe)")
+                                     .wall_seconds);
+      recipe_accuracy.ours.push_back(test_accuracy_percent(recipe_run));
+      const auto py_recipe = checked(
+          {o.python, o.peer, "train", "--config", o.cnn_recipe_config, "--data", o.data_dir},
+          "the Python peer (whole CNN recipe)");
+      recipe_time.python.push_back(py_recipe.wall_seconds);
+      recipe_accuracy.python.push_back(
+          100.0 * parse_json(py_recipe.out, "the Python peer").at("test_accuracy").get<double>());
+    }
+  }
+  std::vector<Figure> figures = {train, memory, target, accuracy, batch};
+  if (full) {
+    figures.push_back(recipe_time);
+    figures.push_back(recipe_accuracy);
+  }
+  return figures;
+}
+
+}  // namespace
+
 std::vector<Figure> run(const Options& o) {
   const auto log = [&](const std::string& line) {
     if (o.log) o.log(line);
@@ -175,20 +307,44 @@ std::vector<Figure> run(const Options& o) {
   // Everything is checked before the work folder is made.
   const fs::path work(o.work_dir);
   if (fs::exists(work)) throw UsageError(o.work_dir + ": exists already (give a new folder)");
+  if (o.suite != "mlp" && o.suite != "cnn" && o.suite != "all") {
+    throw UsageError("--suite: \"" + o.suite + "\" is not one of mlp, cnn, all");
+  }
+  const bool mlp = o.suite != "cnn", cnn = o.suite != "mlp";
   const std::string train_bin = (fs::path(o.bin_dir) / "mnist-train").string();
   const std::string predict_bin = (fs::path(o.bin_dir) / "mnist-predict").string();
   const bool have_predict = fs::exists(predict_bin);
-  for (const auto& f : {o.tutorial_config, o.fast_config, o.peer, train_bin}) {
+  std::vector<std::string> needed = {o.peer, train_bin};
+  if (mlp) needed.insert(needed.end(), {o.tutorial_config, o.fast_config});
+  if (cnn) needed.insert(needed.end(), {o.cnn_config, o.cnn_fast_config});
+  if (cnn && !o.cnn_recipe_config.empty()) needed.push_back(o.cnn_recipe_config);
+  for (const auto& f : needed) {
     if (!fs::exists(f)) throw UsageError(f + ": no such file");
   }
   DataConfig data;
   data.dir = o.data_dir;
   const Dataset test = load_test_split(data);
   fs::create_directories(work);
+  const std::string data_arg = "data.dir=" + fs::absolute(o.data_dir).string();
+  std::vector<Figure> figures;
+  if (mlp) figures = run_mlp(o, test, train_bin, predict_bin, have_predict, data_arg, log);
+  if (cnn) {
+    auto rows = run_cnn(o, test, train_bin, data_arg, log);
+    figures.insert(figures.end(), rows.begin(), rows.end());
+  }
+  return figures;
+}
+
+namespace {
+
+std::vector<Figure> run_mlp(const Options& o, const Dataset& test, const std::string& train_bin,
+                            const std::string& predict_bin, bool have_predict,
+                            const std::string& data_arg,
+                            const std::function<void(const std::string&)>& log) {
+  const fs::path work(o.work_dir);
   const fs::path image = work / "digit.pgm";
   write_drawing_pgm(test.images[0], image);
   const std::string epochs = std::to_string(o.tutorial_epochs);
-  const std::string data_arg = "data.dir=" + fs::absolute(o.data_dir).string();
 
   Figure train{"training images/s, tutorial recipe (784-150-50-10, Adam, batch 32)", "images/s"};
   Figure memory{"peak memory of that training process", "MB", false};
@@ -246,17 +402,7 @@ std::vector<Figure> run(const Options& o) {
           measure_latency([&] { predictor.probabilities(one); }, 200, o.latency_iterations);
       p50.ours.push_back(lat.p50_us);
       p99.ours.push_back(lat.p99_us);
-      // One untimed pass over the test set, then the median of five timed ones.
-      std::vector<double> rates;
-      for (int pass = 0; pass <= 5; ++pass) {
-        const auto start = Clock::now();
-        for (int64_t i = 0; i < test.size(); i += 1000)
-          predictor.probabilities(
-              test.images.narrow(0, i, std::min<int64_t>(1000, test.size() - i)));
-        if (pass > 0)
-          rates.push_back(static_cast<double>(test.size()) / seconds_between(start, Clock::now()));
-      }
-      batch.ours.push_back(median(rates));
+      batch.ours.push_back(batch_rate(predictor, test));
     }
     const auto py_inf = parse_json(
         checked({o.python, o.peer, "infer", "--config", o.fast_config, "--data", o.data_dir,
@@ -284,8 +430,6 @@ std::vector<Figure> run(const Options& o) {
   if (have_predict) figures.push_back(predict);
   return figures;
 }
-
-namespace {
 
 std::string format_value(double v, const std::string& unit) {
   char buf[64];

@@ -54,6 +54,13 @@ struct Options {
   int repeats = 3;
   int tutorial_epochs = 2;  // epochs per training-throughput run
   int latency_iterations = 2000;
+  // Which rows: "mlp" (the tutorial's recipes, above), "cnn" (below) or "all".
+  std::string suite = "mlp";
+  std::string cnn_config;       // CNN training throughput and memory (configs/mnist_cnn.json)
+  std::string cnn_fast_config;  // time to 99% and the CNN inference model (mnist_cnn_fast.json)
+  int cnn_epochs = 1;           // epochs per CNN throughput run
+  // When set: the whole recipe once per repeat on each side, for its time to accuracy (minutes).
+  std::string cnn_recipe_config;
   std::function<void(const std::string&)> log;  // progress lines
 };
 
