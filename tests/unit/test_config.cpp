@@ -286,6 +286,19 @@ TEST(Config, ShippedConfigsLoad) {
   }
   EXPECT_GE(found, 6);
 
+  // The quick CNN recipe is mnist_cnn.json's with a shorter schedule, nothing else (docs/results.md
+  // measures both; a change to one that forgets the other fails here).
+  {
+    const std::string dir = std::string(MNIST_SOURCE_DIR) + "/configs/";
+    const Config best = load_config(dir + "mnist_cnn.json", {});
+    Config quick = load_config(dir + "mnist_cnn_quick.json", {});
+    EXPECT_EQ(quick.train.epochs, 10);
+    EXPECT_LT(quick.train.epochs, best.train.epochs);
+    quick.train.epochs = best.train.epochs;
+    quick.description = best.description;
+    EXPECT_EQ(config_to_json(quick).dump(), config_to_json(best).dump());
+  }
+
   for (const char* name : {"mnist_mlp_seed.json", "mnist_mlp.json"}) {
     const Config c = load_config(std::string(MNIST_SOURCE_DIR) + "/configs/" + name, {});
     EXPECT_EQ(c.model.hidden_sizes, (std::vector<int64_t>{150, 50})) << name;
