@@ -179,6 +179,12 @@ double peer_rate(const nlohmann::json& answer) {
   return median(rates);
 }
 
+// The test accuracy a peer's JSON answer reports, in percent.
+double peer_accuracy_percent(const ProcessResult& peer) {
+  return 100.0 * parse_json(peer.out, "the Python peer").at("test_accuracy").get<double>();
+}
+
+// The test accuracy of one of our run folders, in percent.
 double test_accuracy_percent(const fs::path& run) {
   return 100.0 * nlohmann::json::parse(read_text_file((run / "metrics.json").string()))
                      .at("test_accuracy")
@@ -225,6 +231,7 @@ std::vector<Figure> run_cnn(const Options& o, const Dataset& test, const std::st
   Figure recipe_time{"whole recipe: " + stem(o.cnn_recipe_config) + ".json, process start to exit",
                      "s", false};
   Figure recipe_accuracy{"test accuracy reached by that recipe", "%"};
+  const Config fast = load_config(o.cnn_fast_config, {});  // its threads, for our inference
 
   for (int r = 1; r <= o.repeats; ++r) {
     const std::string tag = std::to_string(r);
@@ -253,13 +260,11 @@ std::vector<Figure> run_cnn(const Options& o, const Dataset& test, const std::st
         checked({o.python, o.peer, "train", "--config", o.cnn_fast_config, "--data", o.data_dir},
                 "the Python peer (CNN speed recipe)");
     target.python.push_back(py_fast.wall_seconds);
-    accuracy.python.push_back(
-        100.0 * parse_json(py_fast.out, "the Python peer").at("test_accuracy").get<double>());
+    accuracy.python.push_back(peer_accuracy_percent(py_fast));
 
     log("repeat " + tag + ": CNN inference");
     {
       // With the speed recipe's threads, as the peer's inference.
-      const Config fast = load_config(o.cnn_fast_config, {});
       const int threads = at::get_num_threads();
       configure_runtime(static_cast<int>(fast.threads), static_cast<int>(fast.blas_threads));
       batch.ours.push_back(batch_rate(Predictor::open(fast_run.string()), test));
@@ -286,8 +291,7 @@ std::vector<Figure> run_cnn(const Options& o, const Dataset& test, const std::st
           {o.python, o.peer, "train", "--config", o.cnn_recipe_config, "--data", o.data_dir},
           "the Python peer (whole CNN recipe)");
       recipe_time.python.push_back(py_recipe.wall_seconds);
-      recipe_accuracy.python.push_back(
-          100.0 * parse_json(py_recipe.out, "the Python peer").at("test_accuracy").get<double>());
+      recipe_accuracy.python.push_back(peer_accuracy_percent(py_recipe));
     }
   }
   std::vector<Figure> figures = {train, memory, target, accuracy, batch};
@@ -369,11 +373,7 @@ std::vector<Figure> run_mlp(const Options& o, const Dataset& test, const std::st
     const auto py_tut = checked({o.python, o.peer, "train", "--config", o.tutorial_config, "--data",
                                  o.data_dir, "--epochs", epochs},
                                 "the Python peer (tutorial recipe)");
-    std::vector<double> py_rates;
-    const auto py_tut_json = parse_json(py_tut.out, "the Python peer");
-    for (const auto& e : py_tut_json.at("epochs"))
-      py_rates.push_back(e.at("images_per_second").get<double>());
-    train.python.push_back(median(py_rates));
+    train.python.push_back(peer_rate(parse_json(py_tut.out, "the Python peer")));
     memory.python.push_back(py_tut.max_rss_mb);
 
     log("repeat " + tag + ": speed recipe");
@@ -382,17 +382,13 @@ std::vector<Figure> run_mlp(const Options& o, const Dataset& test, const std::st
         {train_bin, "--config", o.fast_config, "--set", data_arg, "--run-dir", fast_run.string()},
         "mnist-train (speed recipe)");
     target.ours.push_back(ours_fast.wall_seconds);
-    accuracy.ours.push_back(
-        100.0 * nlohmann::json::parse(read_text_file((fast_run / "metrics.json").string()))
-                    .at("test_accuracy")
-                    .get<double>());
+    accuracy.ours.push_back(test_accuracy_percent(fast_run));
     const std::string peer_weights = (work / ("peer-" + tag + ".pt")).string();
     const auto py_fast = checked({o.python, o.peer, "train", "--config", o.fast_config, "--data",
                                   o.data_dir, "--save", peer_weights},
                                  "the Python peer (speed recipe)");
     target.python.push_back(py_fast.wall_seconds);
-    accuracy.python.push_back(
-        100.0 * parse_json(py_fast.out, "the Python peer").at("test_accuracy").get<double>());
+    accuracy.python.push_back(peer_accuracy_percent(py_fast));
 
     log("repeat " + tag + ": inference");
     {

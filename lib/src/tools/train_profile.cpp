@@ -72,7 +72,6 @@ void run_steps(Rig& rig, const at::Tensor& images, const at::Tensor& labels, int
   for (int i = 0; i < steps; ++i) {
     const auto t0 = Clock::now();
     at::Tensor x = rig.augment(images);
-    if (rig.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     const auto t1 = Clock::now();
     zero_gradients(*rig.optimizer);
     const auto loss = rig.head.loss(rig.model->forward(x), labels);

@@ -49,8 +49,8 @@ at::Tensor smoothing_matrix(int64_t n, double sigma, const torch::TensorOptions&
 
 Augmenter::Augmenter(const AugmentConfig& config) : config_(config) {}
 
-const std::pair<at::Tensor, at::Tensor>& Augmenter::smoothing(
-    int64_t h, int64_t w, const torch::TensorOptions& options) const {
+std::pair<at::Tensor, at::Tensor> Augmenter::smoothing(int64_t h, int64_t w,
+                                                       const torch::TensorOptions& options) const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!smoothing_.first.defined() || smoothing_.first.size(0) != h ||
       smoothing_.second.size(0) != w || smoothing_.first.device() != options.device()) {
@@ -93,7 +93,7 @@ at::Tensor Augmenter::operator()(const at::Tensor& images) const {
     // elastic_alpha pixels, then converted to normalised units.
     auto field = torch::rand({b * 2, 1, h, w}, options) * 2.0 - 1.0;
     if (config_.blur_by_matmul && !plain_paths()) {
-      const auto& [rows, columns_t] = smoothing(h, w, options);
+      const auto [rows, columns_t] = smoothing(h, w, options);
       field = torch::matmul(rows, torch::matmul(field.view({b * 2, h, w}), columns_t));
     } else {
       const auto k = gaussian_kernel(config_.elastic_sigma, options);

@@ -13,20 +13,14 @@ namespace {
 // loss.backward() on the model's own forward: every model, every head, label smoothing.
 class AutogradStep final : public StepEngine {
  public:
-  AutogradStep(Classifier model, Head head, torch::optim::Optimizer& optimizer, bool channels_last)
-      : model_(std::move(model)),
-        head_(head),
-        optimizer_(optimizer),
-        channels_last_(channels_last) {}
+  AutogradStep(Classifier model, Head head, torch::optim::Optimizer& optimizer)
+      : model_(std::move(model)), head_(head), optimizer_(optimizer) {}
 
   std::pair<at::Tensor, at::Tensor> forward_backward(const at::Tensor& images,
                                                      const at::Tensor& labels) override {
     zero_gradients(optimizer_);
-    // Channels-last images make every convolution, batch norm and pooling of the forward (and
-    // their gradients) run in NHWC order.
-    at::Tensor logits = model_->forward(channels_last_ && images.is_cpu()
-                                            ? images.contiguous(at::MemoryFormat::ChannelsLast)
-                                            : images);
+    // A CNN trained channels-last orders its activations itself (CNNImpl::set_channels_last).
+    at::Tensor logits = model_->forward(images);
     at::Tensor loss = head_.loss(logits, labels);
     loss.backward();
     return {logits, loss};
@@ -39,7 +33,6 @@ class AutogradStep final : public StepEngine {
   Classifier model_;
   Head head_;
   torch::optim::Optimizer& optimizer_;
-  bool channels_last_;
 };
 
 }  // namespace
@@ -55,9 +48,7 @@ std::unique_ptr<StepEngine> make_step_engine(const Config& config, Classifier mo
   if (!plain_paths()) {
     if (auto written_out = MLPStep::create(config, model, max_batch)) return written_out;
   }
-  const bool channels_last = uses_channels_last(config, c10::Device(c10::kCPU));
-  return std::make_unique<AutogradStep>(std::move(model), Head::training(config), optimizer,
-                                        channels_last);
+  return std::make_unique<AutogradStep>(std::move(model), Head::training(config), optimizer);
 }
 
 }  // namespace mnist

@@ -26,8 +26,9 @@ class Augmenter {
 
  private:
   /// The elastic field's smoothing matrices for h x w images: [h, h] and the transposed [w, w].
-  const std::pair<at::Tensor, at::Tensor>& smoothing(int64_t h, int64_t w,
-                                                     const at::TensorOptions& options) const;
+  /// Returned by value (two handles): another thread may replace the cached pair meanwhile.
+  std::pair<at::Tensor, at::Tensor> smoothing(int64_t h, int64_t w,
+                                              const at::TensorOptions& options) const;
 
   AugmentConfig config_;
   mutable std::mutex mutex_;
