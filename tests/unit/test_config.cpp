@@ -388,7 +388,7 @@ TEST(Config, TheReferenceListsEveryKeyWithItsDefault) {
       check(name, value);
     }
   }
-  EXPECT_EQ(keys, 70);
+  EXPECT_EQ(keys, 71);
 }
 
 // Each enumerated key takes exactly its names, and writes back the name it read.

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/runtime.h"
+#include "mnist/core/small_gemm.h"
 #include "mnist/models/factory.h"
 #include "mnist/models/head.h"
 #include "mnist/models/mlp.h"
@@ -148,6 +149,7 @@ TEST_P(MLPStepTest, GradientsLossAndLogitsAreBitIdenticalToAutograd) {
   Config config;
   config.model.hidden_sizes = {150, 50};
   config.model.output = GetParam();
+  config.train.own_kernels = false;  // the BLAS's products only (see OwnKernels below)
   auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
   auto step = MLPStep::create(config, model, 32);
   ASSERT_NE(step, nullptr);
@@ -168,24 +170,150 @@ TEST_P(MLPStepTest, GradientsLossAndLogitsAreBitIdenticalToAutograd) {
 INSTANTIATE_TEST_SUITE_P(Heads, MLPStepTest,
                          ::testing::Values(OutputHead::kSigmoid, OutputHead::kSoftmax));
 
-TEST(MLPStep, TwoThreadsGiveTheSameGradientsAsOne) {
-  // Two threads split the large products; every output is still the same sum.
+class MLPStepThreads : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MLPStepThreads, TwoThreadsGiveTheSameGradientsAsOne) {
+  // Two threads split the large products (the BLAS's where it is exact in halves, else the own
+  // kernels, else none); every output is still the same sum.
   torch::manual_seed(6);
+  Config config;
+  config.train.own_kernels = GetParam();
+  auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
+  const int before = at::get_num_threads();
+  for (const int64_t batch : {32, 23}) {
+    const auto x = torch::rand({batch, 1, 28, 28});
+    const auto y = torch::randint(0, 10, {batch}, torch::kInt64);
+    std::vector<std::vector<at::Tensor>> grads;
+    std::vector<at::Tensor> logits;
+    for (const int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      auto step = MLPStep::create(config, model, 32);
+      logits.push_back(step->forward_backward(x, y).first.clone());
+      grads.emplace_back();
+      for (const auto& p : model->parameters()) grads.back().push_back(p.grad().clone());
+    }
+    EXPECT_TRUE(torch::equal(logits[0], logits[1])) << "batch " << batch;
+    expect_equal(grads[0], grads[1], "gradient of parameter");
+  }
+  at::set_num_threads(before);
+}
+
+INSTANTIATE_TEST_SUITE_P(OwnKernels, MLPStepThreads, ::testing::Bool());
+
+// The BLAS's forward product and weight gradient of a layer, as autograd computes them.
+at::Tensor blas_forward(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias) {
+  return at::addmm(bias, a, w.t());
+}
+
+// Within rounding of the BLAS: each element off by at most 8 units of float's epsilon times the
+// sum of its terms' magnitudes (two orders of a float sum differ by less than k eps sum|terms| in
+// the worst case; random data stays far below it, so 8 eps catches a wrong term, not rounding).
+void expect_within_rounding(const at::Tensor& own, const at::Tensor& blas,
+                            const at::Tensor& magnitude, const std::string& what) {
+  const auto bound = magnitude * (8 * std::numeric_limits<float>::epsilon()) + 1e-30;
+  const auto excess = ((own - blas).abs() / bound).max().item<float>();
+  EXPECT_LE(excess, 1.0f) << what << ": off by " << excess << " x the bound";
+}
+
+TEST(SmallGemm, MatchesTheBlasWithinRoundingOnAwkwardShapes) {
+  if (!small_gemm::available()) MNIST_SKIP_OR_REQUIRE("this CPU has no AVX2 with FMA");
+  torch::manual_seed(11);
+  for (const int64_t m : {1, 2, 4, 32}) {
+    for (const int64_t k : {1, 7, 8, 23, 784}) {
+      for (const int64_t n : {1, 5, 7, 150}) {
+        const auto a = torch::randn({m, k}), w = torch::randn({n, k}), bias = torch::randn({n});
+        const auto g = torch::randn({m, n});
+        auto out = torch::empty({m, n}), gw = torch::empty({n, k});
+        small_gemm::linear_forward(a.data_ptr<float>(), k, w.data_ptr<float>(), k,
+                                   bias.data_ptr<float>(), out.data_ptr<float>(), n, m, k, 0, n);
+        small_gemm::linear_weight_grad(g.data_ptr<float>(), n, a.data_ptr<float>(), k,
+                                       gw.data_ptr<float>(), k, m, k, 0, n);
+        const std::string shape =
+            std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+        expect_within_rounding(out, blas_forward(a, w, bias),
+                               at::addmm(bias.abs(), a.abs(), w.abs().t()), "forward " + shape);
+        expect_within_rounding(gw, g.t().mm(a), g.abs().t().mm(a.abs()), "gradient " + shape);
+      }
+    }
+  }
+}
+
+TEST(SmallGemm, AnyCutGivesTheWholeProductsBits) {
+  // What lets two threads share the products: each element's sum is the same wherever the
+  // features are cut (the BLAS's AVX2 kernels fail this at every cut; see mlp_step.cpp).
+  if (!small_gemm::available()) MNIST_SKIP_OR_REQUIRE("this CPU has no AVX2 with FMA");
+  torch::manual_seed(12);
+  const int64_t m = 31, k = 787, n = 29;  // remainders in every tile loop
+  const auto a = torch::randn({m, k}), w = torch::randn({n, k}), bias = torch::randn({n});
+  const auto g = torch::randn({m, n});
+  auto whole = torch::empty({m, n}), whole_gw = torch::empty({n, k});
+  small_gemm::linear_forward(a.data_ptr<float>(), k, w.data_ptr<float>(), k, bias.data_ptr<float>(),
+                             whole.data_ptr<float>(), n, m, k, 0, n);
+  small_gemm::linear_weight_grad(g.data_ptr<float>(), n, a.data_ptr<float>(), k,
+                                 whole_gw.data_ptr<float>(), k, m, k, 0, n);
+  for (int64_t cut = 1; cut < n; ++cut) {
+    auto out = torch::full({m, n}, -1.0f), gw = torch::full({n, k}, -1.0f);
+    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, cut}, {cut, n}}) {
+      small_gemm::linear_forward(a.data_ptr<float>(), k, w.data_ptr<float>(), k,
+                                 bias.data_ptr<float>(), out.data_ptr<float>(), n, m, k, begin,
+                                 end);
+      small_gemm::linear_weight_grad(g.data_ptr<float>(), n, a.data_ptr<float>(), k,
+                                     gw.data_ptr<float>(), k, m, k, begin, end);
+    }
+    EXPECT_TRUE(torch::equal(out, whole)) << "forward cut at " << cut;
+    EXPECT_TRUE(torch::equal(gw, whole_gw)) << "gradient cut at " << cut;
+  }
+  // The first rows alone give the first rows' bits too (the epoch's last, partial batch).
+  auto first_rows = torch::empty({5, n});
+  small_gemm::linear_forward(a.data_ptr<float>(), k, w.data_ptr<float>(), k, bias.data_ptr<float>(),
+                             first_rows.data_ptr<float>(), n, 5, k, 0, n);
+  EXPECT_TRUE(torch::equal(first_rows, whole.narrow(0, 0, 5)));
+}
+
+// True when this BLAS gives a 32 x 784 x 150 layer's forward product the whole product's bits
+// in two halves of the features (the test's own probe, not the step's).
+bool blas_exact_in_halves() {
+  torch::manual_seed(13);
+  const auto a = torch::randn({32, 784}), w = torch::randn({150, 784}), bias = torch::randn({150});
+  const auto whole = blas_forward(a, w, bias);
+  const auto halves = torch::cat({blas_forward(a, w.narrow(0, 0, 75), bias.narrow(0, 0, 75)),
+                                  blas_forward(a, w.narrow(0, 75, 75), bias.narrow(0, 75, 75))},
+                                 1);
+  return torch::equal(whole, halves);
+}
+
+TEST(MLPStep, OwnKernelsWhereTheBlasCannotSplitAndNeverUnderPlain) {
+  Config config;
+  auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
+  const bool expected = !plain_paths() && small_gemm::available() && !blas_exact_in_halves();
+  auto step = MLPStep::create(config, model, 32);
+  ASSERT_NE(step, nullptr);
+  EXPECT_EQ(step->products(0, 32) == MLPStep::Products::kOwnHalves, expected);
+  EXPECT_NE(step->products(1, 32), MLPStep::Products::kOwnHalves);  // 150 x 50: too small
+  config.train.own_kernels = false;
+  step = MLPStep::create(config, model, 32);
+  EXPECT_NE(step->products(0, 32), MLPStep::Products::kOwnHalves);
+}
+
+TEST(MLPStep, OwnKernelsGiveAutogradsGradientsWithinRounding) {
+  if (!small_gemm::available()) MNIST_SKIP_OR_REQUIRE("this CPU has no AVX2 with FMA");
+  torch::manual_seed(14);
   Config config;
   auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
   const auto x = torch::rand({32, 1, 28, 28});
   const auto y = torch::randint(0, 10, {32}, torch::kInt64);
-  const int before = at::get_num_threads();
-  std::vector<std::vector<at::Tensor>> grads;
-  for (const int threads : {1, 2}) {
-    at::set_num_threads(threads);
-    auto step = MLPStep::create(config, model, 32);
-    step->forward_backward(x, y);
-    grads.emplace_back();
-    for (const auto& p : model->parameters()) grads.back().push_back(p.grad().clone());
+  at::Tensor logits, loss;
+  const auto expected = autograd_gradients(model, x, y, config.model.output, &logits, &loss);
+  auto step = MLPStep::create(config, model, 32);
+  const auto [fast_logits, fast_loss] = step->forward_backward(x, y);
+  EXPECT_TRUE(torch::allclose(fast_logits, logits, 1e-5, 1e-6));
+  EXPECT_NEAR(fast_loss.item<float>(), loss.item<float>(), 1e-6);
+  const auto params = model->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto diff = (params[i].grad() - expected[i]).abs().max().item<float>();
+    const auto scale = expected[i].abs().max().item<float>();
+    EXPECT_LE(diff, 1e-5f * scale) << "gradient of parameter " << i;
   }
-  at::set_num_threads(before);
-  expect_equal(grads[0], grads[1], "gradient of parameter");
 }
 
 TEST(MLPStep, OnlyForWhatItWritesOut) {
@@ -220,6 +348,7 @@ TEST(MLPStep, OnlyForWhatItWritesOut) {
 TEST(StepEngine, WrittenOutUnlessPlainElseAutograd) {
   torch::manual_seed(8);
   Config config;
+  config.train.own_kernels = false;  // the BLAS's products, autograd's bits
   auto model = build_model(config.model, dataset_info(DatasetName::kMnist));
   auto optimizer = make_optimizer(config.optim, model->parameters());
   auto engine = make_step_engine(config, model, *optimizer, 16);
@@ -315,12 +444,36 @@ TEST_F(FastPathRun, SameHistoryAndWeightsAsAutogradAndTorchAdam) {
               nullptr);
   }
   TrainObserver quiet;
+  config_.train.own_kernels = false;  // rounds differently by design (OwnKernelRun below)
   const auto fast = train_in(runs_ / "fast", quiet);
   config_.train.fast_step = false;
   config_.optim.fused = false;
   const auto plain = train_in(runs_ / "plain", quiet);
   expect_same_history(fast.history, plain.history);
   expect_same_weights(fast.model, plain.model);
+}
+
+TEST_F(FastPathRun, OwnKernelsRepeatBitForBitOnAnyThreadCountAndStayNearTheBlas) {
+  if (!small_gemm::available()) MNIST_SKIP_OR_REQUIRE("this CPU has no AVX2 with FMA");
+  TrainObserver quiet;
+  const int before = at::get_num_threads();
+  config_.train.adaptive_threads = false;  // the thread count set here, not the governor's
+  config_.threads = 1;
+  at::set_num_threads(1);
+  const auto one = train_in(runs_ / "one", quiet);
+  config_.threads = 2;
+  at::set_num_threads(2);
+  const auto two = train_in(runs_ / "two", quiet);
+  config_.train.own_kernels = false;
+  const auto blas = train_in(runs_ / "blas", quiet);
+  at::set_num_threads(before);
+  expect_same_history(one.history, two.history);
+  expect_same_weights(one.model, two.model);
+  // Rounding apart, the same training: weights within 1e-3 of the BLAS run's after 3 epochs.
+  const auto own = one.model->parameters(), other = blas.model->parameters();
+  for (size_t i = 0; i < own.size(); ++i)
+    EXPECT_LE((own[i] - other[i]).abs().max().item<float>(), 1e-3f) << "parameter " << i;
+  EXPECT_NEAR(one.history.back().val_accuracy, blas.history.back().val_accuracy, 0.02);
 }
 
 }  // namespace

@@ -360,6 +360,13 @@ const std::vector<Key>& keys() {
               "forward and backward written out into reused buffers, bit-identical to autograd's; "
               "`false` for autograd. `MNIST_PLAIN=1` in the environment turns this and every "
               "other fast path off ([Performance](performance.md))"),
+      boolean("train.own_kernels", at(&Config::train, &TrainConfig::own_kernels),
+              "with `train.fast_step` on a CPU with AVX2: where the BLAS cannot split the first "
+              "layer's products between two threads without changing their bits (OpenBLAS's "
+              "AVX2 kernels), the project's own kernels compute them, split, with the same bits "
+              "on one thread or two (they round differently from the BLAS, by a few units in "
+              "the last place); `false`: the BLAS's whole products on one thread, bit-identical "
+              "to autograd's"),
       boolean("train.channels_last", at(&Config::train, &TrainConfig::channels_last),
               "CNNs on the CPU: images and activations in channels-last (NHWC) memory order, "
               "which oneDNN's convolutions and LibTorch's batch norm and pooling run faster than "

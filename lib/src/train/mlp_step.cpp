@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "mnist/core/runtime.h"
+#include "mnist/core/small_gemm.h"
 #include "mnist/models/head.h"
 
 namespace mnist {
@@ -19,18 +20,41 @@ namespace {
 // products whole). Measured and rejected: splitting the forward product by images
 // (5% slower), writing the halves straight into the strided output (40% slower), splitting the
 // smaller second layer (slower, and it rounds differently at half the size).
+// Where the BLAS rounds a half differently from the whole (OpenBLAS's AVX2 kernels: every cut
+// point tried changed bits, and so does OpenBLAS's own threading), the products go to
+// small_gemm's kernels instead (train.own_kernels), which are exact at any cut by construction.
 constexpr int64_t kSplitMacs = 1 << 15;  // smaller products are not worth a second thread
 
-// True when a layer's products are worth splitting: two threads and a weight of at least
-// kSplitMacs (they are split only where halves_exact says so too).
-bool split_layer(const at::Tensor& weight) {
-  return at::get_num_threads() > 1 && weight.size(0) >= 2 && weight.numel() >= kSplitMacs;
+// True when a layer's weight is large enough for its products to be split.
+bool worth_splitting(const at::Tensor& weight) {
+  return weight.size(0) >= 2 && weight.numel() >= kSplitMacs;
+}
+
+// True when small_gemm's kernels can read and write these tensors: float rows with unit stride.
+bool rows_of_floats(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat && t.dim() == 2 && t.stride(1) == 1;
+}
+
+// out[:, first .. first+count) = bias + a weight^T, by small_gemm.
+void own_forward(const at::Tensor& a, const at::Tensor& weight, const at::Tensor& bias,
+                 at::Tensor& out, int64_t first, int64_t count) {
+  small_gemm::linear_forward(a.data_ptr<float>(), a.stride(0), weight.data_ptr<float>(),
+                             weight.stride(0), bias.data_ptr<float>(), out.data_ptr<float>(),
+                             out.stride(0), a.size(0), a.size(1), first, first + count);
+}
+
+// grad_weight[first .. first+count) = g[:, first .. first+count)^T a, by small_gemm.
+void own_weight_grad(const at::Tensor& g, const at::Tensor& a, at::Tensor& grad_weight,
+                     int64_t first, int64_t count) {
+  small_gemm::linear_weight_grad(g.data_ptr<float>(), g.stride(0), a.data_ptr<float>(), a.stride(0),
+                                 grad_weight.data_ptr<float>(), grad_weight.stride(0), g.size(0),
+                                 a.size(1), first, first + count);
 }
 
 // True when the layer's products for batches of `b`, split by output features, give the whole
 // products' bits with this BLAS (exact_in_halves). Decided once per batch size, in views().
 bool halves_exact(const at::Tensor& weight, int64_t b) {
-  if (weight.size(0) < 2 || weight.numel() < kSplitMacs) return false;
+  if (!worth_splitting(weight)) return false;
   const int64_t n = weight.size(0), k = weight.size(1);
   const std::string key =
       "mlp_step " + std::to_string(b) + "x" + std::to_string(k) + "x" + std::to_string(n);
@@ -112,6 +136,9 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
   const auto& last = step->layers_.back().weight;
   step->head_.emplace(head, max_batch, last.size(0), last.options());
   step->max_batch_ = max_batch;
+  step->own_kernels_ = config.train.own_kernels && !plain_paths() && small_gemm::available() &&
+                       rows_of_floats(step->layers_.front().weight) &&
+                       step->layers_.front().weight.is_contiguous();
   return step;
 }
 
@@ -126,9 +153,18 @@ const MLPStep::Views& MLPStep::views(int64_t b) {
     v.grad_out.push_back(rows(layer.grad_out));
     v.half_out.push_back({rows(layer.half_out[0]), rows(layer.half_out[1])});
     v.grad_in.push_back(layer.grad_in.defined() ? rows(layer.grad_in) : at::Tensor());
-    v.halves_exact.push_back(halves_exact(layer.weight, b));
+    Products how = Products::kWhole;
+    if (halves_exact(layer.weight, b))
+      how = Products::kBlasHalves;
+    else if (own_kernels_ && &layer == &layers_.front() && worth_splitting(layer.weight))
+      how = Products::kOwnHalves;
+    v.products.push_back(how);
   }
   return v;
+}
+
+MLPStep::Products MLPStep::products(size_t index, int64_t batch) {
+  return views(batch).products.at(index);
 }
 
 std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& images,
@@ -146,7 +182,13 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     const Layer& layer = layers_[i];
     at::Tensor z = v.out[i];
     const auto weight_t = layer.weight.t();
-    if (v.halves_exact[i] && split_layer(layer.weight)) {
+    const bool two_threads = at::get_num_threads() > 1;
+    if (v.products[i] == Products::kOwnHalves && rows_of_floats(a)) {
+      // Halves on two threads, or one after the other on one: the same bits either way.
+      in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
+        own_forward(a, layer.weight, layer.bias, z, first, count);
+      });
+    } else if (v.products[i] == Products::kBlasHalves && two_threads) {
       in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
         at::Tensor part = v.half_out[i][first == 0 ? 0 : 1];
         cpu::addmm_out(part, layer.bias.narrow(0, first, count), a,
@@ -173,7 +215,12 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     }
     const at::Tensor& layer_input = j == 0 ? input : v.out[j - 1];
     auto& grad_weight = grad_of(layer.weight);
-    if (v.halves_exact[j] && split_layer(layer.weight)) {
+    if (v.products[j] == Products::kOwnHalves && rows_of_floats(g_out) &&
+        rows_of_floats(layer_input) && rows_of_floats(grad_weight)) {
+      in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
+        own_weight_grad(g_out, layer_input, grad_weight, first, count);
+      });
+    } else if (v.products[j] == Products::kBlasHalves && at::get_num_threads() > 1) {
       in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
         auto part = grad_weight.narrow(0, first, count);
         cpu::mm_out(part, g_out.narrow(1, first, count).t(), layer_input);

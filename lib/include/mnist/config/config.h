@@ -121,6 +121,7 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   double ema_decay = 0.0;
   bool fast_step = true;
+  bool own_kernels = true;
   bool channels_last = true;
   bool adaptive_threads = true;
 };

@@ -8,8 +8,12 @@
 // the backward mm(grad^T, input) for weights, a column sum for biases, mm(grad, weight) for inputs,
 // threshold_backward; the head's loss and gradient are models/head.h's HeadBackward), so the
 // gradients are bit-identical to loss.backward()'s (a unit test checks this); only the overhead is
-// gone. A "plain MLP" is any model that is one Sequential of Flatten -> [Linear -> ReLU] ... ->
-// Linear; the step finds its layers by that shape.
+// gone. One exception, with train.own_kernels (default on): where the BLAS cannot share a large
+// layer's products between two threads without changing their bits (OpenBLAS's AVX2 kernels), the
+// first layer's forward and weight gradient are computed by core/small_gemm.h's kernels instead,
+// split between the threads; those round differently from the BLAS (a few units in the last place)
+// but never differently between runs or thread counts. A "plain MLP" is any model that is one
+// Sequential of Flatten -> [Linear -> ReLU] ... -> Linear; the step finds its layers by that shape.
 
 #include <array>
 #include <memory>
@@ -39,8 +43,18 @@ class MLPStep final : public StepEngine {
   std::pair<at::Tensor, at::Tensor> forward_backward(const at::Tensor& images,
                                                      const at::Tensor& labels) override;
 
-  /// Its split products are bit-exact (runtime.h's exact_in_halves decides where to split).
+  /// Its split products are bit-exact (runtime.h's exact_in_halves decides where to split the
+  /// BLAS's products; the own kernels are exact at any cut by construction).
   bool thread_count_free() const override { return true; }
+
+  /// How a layer's forward and weight-gradient products are computed for a batch size.
+  enum class Products {
+    kWhole,       // the BLAS, whole, on one thread
+    kBlasHalves,  // the BLAS, by halves of the features on two threads (exact on this BLAS)
+    kOwnHalves,   // small_gemm's kernels, by halves of the features (one or two threads)
+  };
+  /// The choice for the layer `index` at batch size `batch` (for tests and the profile).
+  Products products(size_t index, int64_t batch);
 
  private:
   struct Layer {
@@ -56,7 +70,7 @@ class MLPStep final : public StepEngine {
     int64_t batch = -1;
     std::vector<at::Tensor> out, grad_out, grad_in;  // per layer
     std::vector<std::array<at::Tensor, 2>> half_out;
-    std::vector<bool> halves_exact;  // per layer: splitting keeps the bits (halves_exact())
+    std::vector<Products> products;  // per layer
   };
   MLPStep() = default;
   const Views& views(int64_t batch);
@@ -64,7 +78,8 @@ class MLPStep final : public StepEngine {
   std::vector<Layer> layers_;
   std::optional<HeadBackward> head_;
   int64_t max_batch_ = 0;
-  Views full_, partial_;  // for full batches and for the epoch's last one
+  bool own_kernels_ = false;  // train.own_kernels, not MNIST_PLAIN, and the CPU has AVX2 + FMA
+  Views full_, partial_;      // for full batches and for the epoch's last one
 };
 
 }  // namespace mnist
