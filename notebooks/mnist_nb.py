@@ -1,7 +1,7 @@
 """What the notebooks share: finding run folders and data, and reading them (never training).
 
-Run folders come from the environment variable MNIST_RUNS (one or more folders separated by ':'),
-else the newest finished folders under <repo>/runs/. Data comes from MNIST_DATA_DIR, else
+Run folders come from the environment variable MNIST_RUNS (one or more folders separated by ':'; a
+sweep folder of scripts/sweep.py stands for its completed trials), else the newest finished folders under <repo>/runs/. Data comes from MNIST_DATA_DIR, else
 <repo>/data/mnist. Both readers check what they read, so a wrong path gives one clear message.
 """
 
@@ -59,10 +59,18 @@ def load_split(split, folder=None):
 def run_dirs(newest=6):
     """The run folders to read: MNIST_RUNS, else the `newest` finished ones under <repo>/runs/."""
     if os.environ.get("MNIST_RUNS"):
-        dirs = [pathlib.Path(p) for p in os.environ["MNIST_RUNS"].split(":") if p]
-        for d in dirs:
-            if not (d / "metrics.json").exists():
-                raise NoRunYet(f"{d}: not a finished run folder (no metrics.json)")
+        dirs = []
+        for d in (pathlib.Path(p) for p in os.environ["MNIST_RUNS"].split(":") if p):
+            if (d / "trials.csv").exists():  # a sweep folder (scripts/sweep.py): its finished trials
+                trials = sweep_trials(d)
+                dirs += [pathlib.Path(f) for f in trials[trials.state == "complete"].run_folder]
+            elif (d / "metrics.json").exists():
+                dirs.append(d)
+            else:
+                raise NoRunYet(f"{d}: not a finished run folder (no metrics.json) or a sweep folder "
+                               "(no trials.csv)")
+        if not dirs:
+            raise NoRunYet(f"{os.environ['MNIST_RUNS']}: no finished run in these sweeps yet")
         return dirs
     finished = [p.parent for p in (REPO / "runs").glob("*/metrics.json")]
     if not finished:
@@ -70,6 +78,12 @@ def run_dirs(newest=6):
                        f"    cd {REPO} && {CREATE_A_RUN}\n"
                        "or point MNIST_RUNS at run folders (separated by ':').")
     return sorted(finished, key=lambda p: (p / "metrics.json").stat().st_mtime, reverse=True)[:newest]
+
+
+def sweep_trials(folder):
+    """A sweep folder's trials.csv (scripts/sweep.py): trial, state, value, the parameters, epochs,
+    run_folder, error."""
+    return pd.read_csv(pathlib.Path(folder) / "trials.csv")
 
 
 class Run:

