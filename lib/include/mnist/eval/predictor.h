@@ -35,6 +35,8 @@ class Predictor {
 
   const DatasetInfo& info() const { return info_; }
   const Config& config() const { return config_; }
+  /// The trained model (evaluation mode, CPU), for exporters that read its layers.
+  const Classifier& model() const { return model_; }
 
  private:
   Predictor(Config config, DatasetInfo info, Classifier model)
