@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/sweep.py end to end on real MNIST (the tutorial MLP, 1-3 epochs a trial): bad sweep files
+"""scripts/sweep.py end to end on real MNIST (the tutorial MLP, 1-2 epochs a trial): bad sweep files
 refused before any study exists; a grid study with median pruning, continued by a second run;
 a pruned trial resumed with mnist-train; Ctrl-C in the middle of a trial and the study continued
 from its checkpoint; two workers on one SQLite study; the best config retrained to the value the
@@ -66,7 +66,7 @@ if not (DATA / "train-images-idx3-ubyte").exists() and not (DATA / "train-images
 
 work = Path(tempfile.mkdtemp(prefix="mnist-sweep-"))
 base = str(REPO / "configs" / "mnist_mlp_seed.json")
-good = {"base": base, "set": {"train.epochs": 3},
+good = {"base": base, "set": {"train.epochs": 2},
         "space": {"optim.lr": {"type": "categorical", "choices": [0.002, 1e-7, 0.001, 3e-8]}},
         "objective": {"column": "val_accuracy", "direction": "maximize"}, "trials": 4,
         "sampler": "grid", "seed": 3, "pruner": {"type": "median", "startup_trials": 1, "warmup_epochs": 0}}
@@ -118,7 +118,7 @@ if pruned:
     run = pruned[0]["run_folder"]
     p = subprocess.run([TRAIN, "--resume", run], capture_output=True, text=True, timeout=600)
     epochs = len(list(csv.DictReader(open(Path(run) / "history.csv"))))
-    check(p.returncode == 0 and epochs == 3, f"pruned run resumed to the end: exit {p.returncode}, {epochs} epochs")
+    check(p.returncode == 0 and epochs == 2, f"pruned run resumed to the end: exit {p.returncode}, {epochs} epochs")
 
 # The best config trains to the value the sweep reported (same seed, same settings: same bits).
 best = study(out, "grid").best_trial
@@ -130,7 +130,7 @@ check(p.returncode == 0 and float(last["val_accuracy"]) == best.value,
 
 # Ctrl-C in the middle of a trial: the sweep stops (exit 130), the trial keeps its checkpoint, and
 # the next run resumes that trial from it instead of starting it again.
-slow = {**good, "set": {"train.epochs": 3, "threads": 1}, "sampler": "random", "trials": 1,
+slow = {**good, "set": {"train.epochs": 2, "threads": 1}, "sampler": "random", "trials": 1,
         "space": {"optim.lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
         "pruner": {"type": "none"}}
 slow_file = write(work / "slow.json", slow)
@@ -152,7 +152,7 @@ resumed = study(out, "slow").trials[-1]
 check(again.returncode == 0 and states == ["complete", "interrupted"] and
       resumed.user_attrs.get("resume_of") == 0 and
       resumed.user_attrs.get("run_dir") == str(out / "trials" / "trial-0000") and
-      len(list(csv.DictReader(open(history)))) == 3,
+      len(list(csv.DictReader(open(history)))) == 2,
       f"the interrupted trial resumed from its checkpoint and finished: {states}, {resumed.user_attrs}")
 
 # Two workers on one SQLite study never run the same trial.
