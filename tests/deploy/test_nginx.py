@@ -20,20 +20,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 NGINX = "/usr/sbin/nginx"
-failures = []
-
-
-def skip(why):
-    if os.environ.get("MNIST_REQUIRE_ALL"):
-        sys.exit(f"error: {why}")
-    print(f"skipped: {why}")
-    sys.exit(77)
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-    if not ok:
-        failures.append(what)
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from script_checks import check, failures, skip  # noqa: E402
 
 
 def free_port():

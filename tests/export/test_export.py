@@ -21,25 +21,13 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from script_checks import check, failures, skip  # noqa: E402
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.argv[1]).resolve()
 DATA = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
 N = 200
 TOLERANCE = 1e-5 + 5e-7  # the 1e-5, plus predictions.csv's rounding to 6 decimals
-failures = []
-
-
-def skip(why):
-    if os.environ.get("MNIST_REQUIRE_ALL"):
-        sys.exit(f"error: {why}")
-    print(f"skipped: {why}")
-    sys.exit(77)
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what, flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def run(*args, **kw):

@@ -17,24 +17,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from script_checks import check, failures, skip  # noqa: E402
 BIN = Path(sys.argv[1]).resolve()
 TRAIN = str(BIN / "mnist-train")
 DATA = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
 SWEEP = [sys.executable, str(REPO / "scripts" / "sweep.py")]
-failures = []
-
-
-def skip(why):
-    if os.environ.get("MNIST_REQUIRE_ALL"):
-        sys.exit(f"error: {why}")
-    print(f"skipped: {why}")
-    sys.exit(77)
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what, flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def sweep(*args, timeout=600):
