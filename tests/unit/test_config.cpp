@@ -297,6 +297,19 @@ TEST(Config, ShippedConfigsLoad) {
     quick.train.epochs = best.train.epochs;
     quick.description = best.description;
     EXPECT_EQ(config_to_json(quick).dump(), config_to_json(best).dump());
+
+    // The swept recipe (configs/sweeps/mnist_cnn_schedule.json's best trial, rounded) is the quick
+    // recipe with only the keys that sweep searched changed.
+    Config swept = load_config(dir + "mnist_cnn_short.json", {});
+    quick = load_config(dir + "mnist_cnn_quick.json", {});
+    EXPECT_EQ(swept.train.epochs, 7);
+    swept.train.epochs = quick.train.epochs;
+    swept.train.batch_size = quick.train.batch_size;
+    swept.optim.lr = quick.optim.lr;
+    swept.augment.rotation = quick.augment.rotation;
+    swept.augment.elastic_alpha = quick.augment.elastic_alpha;
+    swept.description = quick.description;
+    EXPECT_EQ(config_to_json(swept).dump(), config_to_json(quick).dump());
   }
 
   for (const char* name : {"mnist_mlp_seed.json", "mnist_mlp.json"}) {
