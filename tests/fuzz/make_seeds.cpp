@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     }
     // Configs: every shipped one, alone and with overrides.
     for (const auto& e : fs::directory_iterator(source / "configs")) {
+      if (!e.is_regular_file() || e.path().extension() != ".json") continue;  // not sweeps/
       const std::string text = mnist::testing::read_bytes(e.path().string());
       const std::string name = e.path().stem().string();
       write(out / "config" / (name + "-plain"), std::string(1, '\0') + text);
