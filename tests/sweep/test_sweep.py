@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """scripts/sweep.py end to end on real MNIST (the tutorial MLP, 1-2 epochs a trial): bad sweep files
-refused before any study exists; a grid study with median pruning, continued by a second run;
+refused before any study exists; a failing trial recorded with its error while the sweep goes on; a grid study with median pruning, continued by a second run;
 a pruned trial resumed with mnist-train; Ctrl-C in the middle of a trial and the study continued
 from its checkpoint; two workers on one SQLite study; the best config retrained to the value the
 sweep reported. Usage: test_sweep.py BIN_DIR. Skips (exit 77) without real MNIST or Optuna,
@@ -142,6 +142,17 @@ check(again.returncode == 0 and states == ["complete", "interrupted"] and
       resumed.user_attrs.get("run_dir") == str(out / "trials" / "trial-0000") and
       len(list(csv.DictReader(open(history)))) == 2,
       f"the interrupted trial resumed from its checkpoint and finished: {states}, {resumed.user_attrs}")
+
+# A trial that fails is recorded as failed with its error line, and the sweep goes on.
+broken = {**slow, "set": {"train.epochs": 1}, "sampler": "grid", "trials": 2,
+          "space": {"data.dir": {"type": "categorical", "choices": [str(DATA), str(work / "no-data")]}}}
+out = work / "broken"
+p = sweep(write(work / "broken.json", broken), "--out", str(out))
+table = rows(out)
+failed = [r for r in table if r["state"] == "fail"]
+check(p.returncode == 0 and sorted(r["state"] for r in table) == ["complete", "fail"] and
+      failed and "no-data" in failed[0]["error"] and failed[0]["error"].startswith("error:"),
+      f"a failing trial recorded with its error, the other completed: {table}")
 
 # Two workers on one SQLite study never run the same trial.
 pair = {**slow, "set": {"train.epochs": 1}, "trials": 4}

@@ -220,8 +220,11 @@ void add_metadata(onnx::ModelProto& model, const std::string& key, const std::st
 }  // namespace
 
 std::string onnx_model(const Predictor& predictor, const std::string& run_dir) {
-  const DatasetInfo& info = predictor.info();
-  const Config& config = predictor.config();
+  return onnx_model(*predictor.model(), predictor.config(), predictor.info(), run_dir);
+}
+
+std::string onnx_model(const ClassifierImpl& classifier, const Config& config,
+                       const DatasetInfo& info, const std::string& run_dir) {
   onnx::ModelProto model;
   model.set_ir_version(8);  // ONNX 1.12's; every runtime of the last years reads it
   model.set_producer_name("mnist-export");
@@ -247,7 +250,7 @@ std::string onnx_model(const Predictor& predictor, const std::string& run_dir) {
     x = g.node("Sub", {x, g.constant("normalization.mean", mean)}, "normalize_mean");
     x = g.node("Div", {x, g.constant("normalization.std", std)}, "normalize_std");
   }
-  for (const auto& item : predictor.model()->named_modules("", /*include_self=*/false)) {
+  for (const auto& item : classifier.named_modules("", /*include_self=*/false)) {
     const auto& module = *item.value();
     if (dynamic_cast<const torch::nn::SequentialImpl*>(&module)) continue;  // containers
     x = add_layer(g, item.key(), module, x);

@@ -20,8 +20,13 @@ namespace mnist {
 /// The operator set the exported graphs use.
 constexpr int64_t kOnnxOpset = 13;
 
-/// The ONNX model (serialised ModelProto) of `predictor`'s model, from the run folder `run_dir`.
-/// UsageError naming the layer when a layer has no ONNX form here.
+/// The ONNX model (serialised ModelProto) of `model` (in evaluation mode), trained as `config`
+/// says on data described by `info`; `source` (the run folder) goes into the metadata. UsageError
+/// naming the layer when a layer has no ONNX form here.
+std::string onnx_model(const ClassifierImpl& model, const Config& config, const DatasetInfo& info,
+                       const std::string& source);
+
+/// The ONNX model of `predictor`'s model, from the run folder `run_dir`.
 std::string onnx_model(const Predictor& predictor, const std::string& run_dir);
 
 /// Writes onnx_model() to `path` atomically (temporary file renamed into place): a failure leaves
