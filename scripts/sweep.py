@@ -201,7 +201,44 @@ def validate_against_schema(sweep, train, where, extra):
 
 # --- Optuna -------------------------------------------------------------------------------------
 
+def per_trial_seed(optuna, inner, seed):
+    """`inner` reseeded from (seed, trial number) before each trial. One seeded stream per worker
+    would make two workers on one study propose the same parameters (they start from the same
+    seed), and a resumed study replay its first trials; seeded by trial number, trial N draws the
+    same whichever worker runs it, and no two trials share a draw."""
+    import numpy as np
+
+    class PerTrialSeed(optuna.samplers.BaseSampler):
+        def _reseed(self, number):
+            state = np.random.RandomState((seed * 1_000_003 + number) % 2**32)
+            for sampler in (inner, getattr(inner, "_random_sampler", None)):
+                if sampler is not None and hasattr(sampler, "_rng"):
+                    sampler._rng = np.random.RandomState(state.randint(2**31))
+
+        def infer_relative_search_space(self, study, trial):
+            self._reseed(trial.number)  # called first for every trial
+            return inner.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return inner.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return inner.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values):
+            inner.after_trial(study, trial, state, values)  # the grid sampler stops a full grid
+
+        def reseed_rng(self):
+            inner.reseed_rng()
+
+    return PerTrialSeed()
+
+
 def make_sampler(optuna, sweep):
+    return per_trial_seed(optuna, make_inner_sampler(optuna, sweep), sweep["seed"])
+
+
+def make_inner_sampler(optuna, sweep):
     kind, seed = sweep["sampler"], sweep["seed"]
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)

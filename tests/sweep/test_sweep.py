@@ -154,7 +154,8 @@ check(p.returncode == 0 and sorted(r["state"] for r in table) == ["complete", "f
       failed and "no-data" in failed[0]["error"] and failed[0]["error"].startswith("error:"),
       f"a failing trial recorded with its error, the other completed: {table}")
 
-# Two workers on one SQLite study never run the same trial.
+# Two workers on one SQLite study never run the same trial, nor draw the same parameters (one
+# seed, but each trial seeded by its number).
 pair = {**slow, "set": {"train.epochs": 1}, "trials": 4}
 pair_file = write(work / "pair.json", pair)
 out = work / "pair"
@@ -166,8 +167,10 @@ all_started = started[0] + started[1]
 s = study(out, "pair")
 numbers = [t.number for t in s.trials]
 folders = [t.user_attrs.get("run_dir") for t in s.trials]
+rates = [t.params.get("optim.lr") for t in s.trials]
 check(all(w.returncode == 0 for w in workers) and len(all_started) == len(set(all_started)) and
       all(started) and 4 <= len(numbers) <= 5 and len(set(folders)) == len(folders) and
+      len(set(rates)) == len(rates) and
       all(t.state.name == "COMPLETE" for t in s.trials),
       f"two workers: {started}, trials {numbers}, {[o[1][-300:] for o in outputs]}")
 
