@@ -596,7 +596,8 @@ def main(argv):
         requeue_interrupted(optuna, study)
         remaining = sweep["trials"] - counted(optuna, study)
         print(f"study {args.study_name} in {storage}: {len(study.trials)} trials so far, "
-              f"{max(remaining, 0)} to run ({args.jobs} at a time, {runner.threads} threads each)",
+              f"{max(remaining, 0)} to run ({args.jobs} at a time, {runner.threads} "
+              f"thread{'s' if runner.threads != 1 else ''} each)",
               flush=True)
         previous = {s: signal.signal(s, runner.stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
