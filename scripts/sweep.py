@@ -448,7 +448,7 @@ def trial_rows(optuna, study, space):
     return rows
 
 
-def write_results(optuna, study, sweep, args, sweep_sweep):
+def write_results(optuna, study, sweep, args, runner):
     out = Path(args.out)
     rows = trial_rows(optuna, study, sweep["space"])
     if not rows:
@@ -473,7 +473,7 @@ def write_results(optuna, study, sweep, args, sweep_sweep):
         print("no trial completed: no best config, no plots")
         return
     best = study.best_trial
-    values = sweep_sweep.fixed_values()
+    values = runner.fixed_values()
     values.update(best.params)
     values["description"] = (f"Best trial ({best.number}) of the sweep {args.sweep_file}: "
                              f"{sweep['objective']['column']} {best.value:.6g}. Parameters: "

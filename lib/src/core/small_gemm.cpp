@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -120,49 +121,17 @@ MNIST_AVX2 void grad_features(const float* g, int64_t ldg, const float* a, int64
   for (; p < k; ++p) grad_column(g, ldg, a + p, lda, gw + p, ldgw, m, C);
 }
 
-// Calls F<C>::run for the tile widths 1 .. kMax that cover `count` (widest first).
-template <int kMax, template <int> class F, class... Args>
-MNIST_AVX2 void in_tiles(int64_t count, int64_t stride_a, int64_t stride_b, const float* pa,
-                         const float* pb, float* out, int64_t stride_out, Args... args) {
+// Calls tile(std::integral_constant<int, C>{}, j) for the tiles covering columns 0 .. count-1:
+// C = kMax from j = 0 on, then one narrower tile for the count % kMax left over.
+template <int kMax, class Tile>
+MNIST_AVX2 void in_tiles(int64_t count, const Tile& tile) {
   int64_t j = 0;
-  for (; j + kMax <= count; j += kMax)
-    F<kMax>::run(pa + j * stride_a, pb + j * stride_b, out + j * stride_out, args...);
-  switch (count - j) {
-#define MNIST_TILE_CASE(n)                                                            \
-  case n:                                                                             \
-    if constexpr (n < kMax)                                                           \
-      F<n>::run(pa + j * stride_a, pb + j * stride_b, out + j * stride_out, args...); \
-    break;
-    MNIST_TILE_CASE(1)
-    MNIST_TILE_CASE(2)
-    MNIST_TILE_CASE(3)
-    MNIST_TILE_CASE(4)
-    MNIST_TILE_CASE(5)
-    MNIST_TILE_CASE(6)
-    MNIST_TILE_CASE(7)
-#undef MNIST_TILE_CASE
-    default:
-      break;
+  for (; j + kMax <= count; j += kMax) tile(std::integral_constant<int, kMax>{}, j);
+  if constexpr (kMax > 1) {
+    if (count > j)
+      in_tiles<kMax - 1>(count - j, [&](auto width, int64_t i) { tile(width, j + i); });
   }
 }
-
-template <int C>
-struct ForwardFeatures {
-  // pa: w's first row of the tile, pb: bias, out: the output's first column.
-  MNIST_AVX2 static void run(const float* w, const float* bias, float* out, const float* a,
-                             int64_t lda, int64_t ldw, int64_t ldo, int64_t m, int64_t k) {
-    forward_features<C>(a, lda, w, ldw, bias, out, ldo, m, k);
-  }
-};
-
-template <int C>
-struct GradFeatures {
-  // pa: g's first column of the tile, pb: unused, out: gw's first row.
-  MNIST_AVX2 static void run(const float* g, const float*, float* gw, const float* a, int64_t ldg,
-                             int64_t lda, int64_t ldgw, int64_t m, int64_t k) {
-    grad_features<C>(g, ldg, a, lda, gw, ldgw, m, k);
-  }
-};
 
 }  // namespace
 
@@ -174,15 +143,20 @@ bool available() {
 MNIST_AVX2 void linear_forward(const float* a, int64_t lda, const float* w, int64_t ldw,
                                const float* bias, float* out, int64_t ldo, int64_t m, int64_t k,
                                int64_t j_begin, int64_t j_end) {
-  in_tiles<4, ForwardFeatures>(j_end - j_begin, ldw, 1, w + j_begin * ldw, bias + j_begin,
-                               out + j_begin, 1, a, lda, ldw, ldo, m, k);
+  in_tiles<4>(j_end - j_begin, [&](auto width, int64_t j) {
+    const int64_t f = j_begin + j;  // the tile's first feature
+    forward_features<decltype(width)::value>(a, lda, w + f * ldw, ldw, bias + f, out + f, ldo, m,
+                                             k);
+  });
 }
 
 MNIST_AVX2 void linear_weight_grad(const float* g, int64_t ldg, const float* a, int64_t lda,
                                    float* gw, int64_t ldgw, int64_t m, int64_t k, int64_t j_begin,
                                    int64_t j_end) {
-  in_tiles<kGradFeatures, GradFeatures>(j_end - j_begin, 1, 0, g + j_begin, g, gw + j_begin * ldgw,
-                                        ldgw, a, ldg, lda, ldgw, m, k);
+  in_tiles<kGradFeatures>(j_end - j_begin, [&](auto width, int64_t j) {
+    const int64_t f = j_begin + j;
+    grad_features<decltype(width)::value>(g + f, ldg, a, lda, gw + f * ldgw, ldgw, m, k);
+  });
 }
 
 #else  // not x86-64 with GCC or Clang: no kernels; callers keep the BLAS

@@ -80,6 +80,15 @@ std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) {
   return {a->at(0), a->at(1)};
 }
 
+// A 2-D window's kernel_shape, strides and pads (`pads` [h, w], the same before and after, as
+// LibTorch pads): convolutions and pools.
+void add_window(onnx::NodeProto& node, const torch::ExpandingArray<2>& kernel,
+                const torch::ExpandingArray<2>& stride, const std::vector<int64_t>& pads) {
+  add_ints(node, "kernel_shape", pair_of(kernel));
+  add_ints(node, "strides", pair_of(stride));
+  add_ints(node, "pads", {pads[0], pads[1], pads[0], pads[1]});
+}
+
 // A convolution's padding when it is explicit numbers, else empty ("valid", "same"). The options
 // hold c10::variant in LibTorch 1.x and std::variant in 2.x: `visit` is found by argument lookup.
 template <class Variant>
@@ -135,10 +144,8 @@ std::string add_layer(Graph& g, const std::string& name, const torch::nn::Module
     std::vector<std::string> in = {x, g.constant(id + ".weight", conv->weight)};
     if (conv->bias.defined()) in.push_back(g.constant(id + ".bias", conv->bias));
     return g.node("Conv", in, id, [&](auto& n) {
-      add_ints(n, "kernel_shape", pair_of(o.kernel_size()));
-      add_ints(n, "strides", pair_of(o.stride()));
+      add_window(n, o.kernel_size(), o.stride(), pads);
       add_ints(n, "dilations", pair_of(o.dilation()));
-      add_ints(n, "pads", {pads[0], pads[1], pads[0], pads[1]});
       add_int(n, "group", o.groups());
     });
   }
@@ -172,22 +179,16 @@ std::string add_layer(Graph& g, const std::string& name, const torch::nn::Module
     const auto& o = pool->options;
     if (o.ceil_mode() || pair_of(o.dilation()) != std::vector<int64_t>{1, 1})
       no_onnx_form(id, "pools with ceil mode or dilation");
-    const auto pads = pair_of(o.padding());
     return g.node("MaxPool", {x}, id, [&](auto& n) {
-      add_ints(n, "kernel_shape", pair_of(o.kernel_size()));
-      add_ints(n, "strides", pair_of(o.stride()));
-      add_ints(n, "pads", {pads[0], pads[1], pads[0], pads[1]});
+      add_window(n, o.kernel_size(), o.stride(), pair_of(o.padding()));
     });
   }
   if (const auto* pool = dynamic_cast<const nn::AvgPool2dImpl*>(&module)) {
     const auto& o = pool->options;
     if (o.ceil_mode() || o.divisor_override())
       no_onnx_form(id, "pools with ceil mode or a divisor");
-    const auto pads = pair_of(o.padding());
     return g.node("AveragePool", {x}, id, [&](auto& n) {
-      add_ints(n, "kernel_shape", pair_of(o.kernel_size()));
-      add_ints(n, "strides", pair_of(o.stride()));
-      add_ints(n, "pads", {pads[0], pads[1], pads[0], pads[1]});
+      add_window(n, o.kernel_size(), o.stride(), pair_of(o.padding()));
       add_int(n, "count_include_pad", o.count_include_pad() ? 1 : 0);
     });
   }

@@ -137,7 +137,6 @@ std::unique_ptr<MLPStep> MLPStep::create(const Config& config, Classifier model,
   step->head_.emplace(head, max_batch, last.size(0), last.options());
   step->max_batch_ = max_batch;
   step->own_kernels_ = config.train.own_kernels && !plain_paths() && small_gemm::available() &&
-                       rows_of_floats(step->layers_.front().weight) &&
                        step->layers_.front().weight.is_contiguous();
   return step;
 }
@@ -174,7 +173,8 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
   namespace cpu = at::cpu;
   const int64_t b = images.size(0);
   const Views& v = views(b);
-  const auto input = images.view({b, -1});  // Flatten
+  const bool two_threads = at::get_num_threads() > 1;  // the BLAS's halves only then
+  const auto input = images.view({b, -1});             // Flatten
 
   // Forward: addmm as nn::Linear, ReLU in place (its output is what its backward needs).
   at::Tensor a = input;
@@ -182,7 +182,6 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
     const Layer& layer = layers_[i];
     at::Tensor z = v.out[i];
     const auto weight_t = layer.weight.t();
-    const bool two_threads = at::get_num_threads() > 1;
     if (v.products[i] == Products::kOwnHalves && rows_of_floats(a)) {
       // Halves on two threads, or one after the other on one: the same bits either way.
       in_two_halves(layer.weight.size(0), [&](int64_t first, int64_t count) {
@@ -220,7 +219,7 @@ std::pair<at::Tensor, at::Tensor> MLPStep::forward_backward(const at::Tensor& im
       in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
         own_weight_grad(g_out, layer_input, grad_weight, first, count);
       });
-    } else if (v.products[j] == Products::kBlasHalves && at::get_num_threads() > 1) {
+    } else if (v.products[j] == Products::kBlasHalves && two_threads) {
       in_two_halves(grad_weight.size(0), [&](int64_t first, int64_t count) {
         auto part = grad_weight.narrow(0, first, count);
         cpu::mm_out(part, g_out.narrow(1, first, count).t(), layer_input);
